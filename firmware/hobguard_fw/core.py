@@ -1,0 +1,480 @@
+# The control core: pure logic for every burner of one hob.
+#
+# No hardware, no clock: every call takes `now`, a millisecond tick count
+# that wraps like MicroPython's time.ticks_ms() (period 2**30), compared only
+# through ticks_diff(). Inputs: thermocouple readings, commands, button
+# presses. Outputs: the wanted relay state per burner (`relay_closed`), the
+# indicator pattern, and events (dicts) queued in `events` for the caller.
+#
+# Safety: the only relay action the core ever chooses on its own is to open
+# a relay (cut). Closing it again only makes the burner relightable by hand;
+# nothing here can make gas flow.
+try:
+    from micropython import const
+except ImportError:
+
+    def const(x):
+        return x
+
+
+TICKS_PERIOD = const(1 << 30)
+_TICKS_MASK = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+
+MAX_EVENTS = const(24)
+# Consecutive unreadable samples before a burner's sensor is in fault.
+SENSOR_FAULT_AFTER = const(3)
+# Samples taken this soon after a relay switched are discarded.
+RELAY_SETTLE_MS = const(100)
+
+REASONS = ("timer", "remote", "button", "left_on", "lock", "fault", "reset")
+
+
+def ticks_add(ticks, delta):
+    return (ticks + delta) & _TICKS_MASK
+
+
+def ticks_diff(end, start):
+    """Signed end - start, correct across the wrap (like time.ticks_diff)."""
+    return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+
+class HobError(Exception):
+    def __init__(self, code, message):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+
+
+class Burner:
+    def __init__(self, name):
+        self.name = name
+        self.tc_mv = None  # last valid reading
+        self.flame = None  # True / False / None (not known yet or sensor fault)
+        self.flame_candidate = None
+        self.candidate_since = 0
+        self.flame_since = 0  # when the flame last lit (valid while flame)
+        self.lit_order = 0  # larger = lit more recently
+        self.bad_samples = 0
+        self.sensor_fault = None  # None or a code
+        self.relay_changed_at = 0
+        self.timer_deadline = None  # ticks, or None
+        self.timer_warned = False
+        self.guard_deadline = None  # left-on cut time once warned, else None
+        self.cut_until = None  # ticks when the cut pulse ends, or None
+        self.verify_deadline = None  # ticks by which the flame must be out
+        self.last_cut_reason = None
+        self.cut_fault = None  # "cut_failed" once a cut did not shut the gas
+
+
+class Hob:
+    def __init__(self, settings, now, locked=False, reset_cause="power_on"):
+        self.settings = settings
+        self.burners = [Burner(b["id"]) for b in settings["burners"]]
+        self.names = [b.name for b in self.burners]
+        self.locked = bool(locked)
+        self.events = []
+        self.events_dropped = 0
+        self.event_seq = 0
+        self.lock_dirty = False  # the caller should persist self.locked
+        self.booted_at = now
+        self.reset_cause = reset_cause
+        self.boot_pending = True
+        self._lit_counter = 0
+        self._cut_pulse = int(settings["cut_pulse_s"] * 1000)
+        self._warn = int(settings["warn_before_s"] * 1000)
+        self._verify = int(settings["verify_s"] * 1000)
+        self._left_on = int(settings["left_on_min"] * 60000)
+        self._filter = settings["flame_filter_ms"]
+        # At boot every relay is held open for one cut pulse: a reset has
+        # just dropped every magnet anyway, so the cut is made definite.
+        for burner in self.burners:
+            burner.cut_until = ticks_add(now, self._cut_pulse)
+            burner.relay_changed_at = now
+        self.relay_closed = [False] * len(self.burners)
+
+    # -- queries -----------------------------------------------------------
+
+    def burner(self, name):
+        for burner in self.burners:
+            if burner.name == name:
+                return burner
+        raise HobError("no_burner", "no burner %r on this hob (have %s)" % (name, ", ".join(self.names)))
+
+    def _wants_closed(self, burner):
+        return not (self.locked or burner.cut_until is not None or burner.cut_fault)
+
+    def fault(self):
+        """The device-level fault: the most serious burner fault, or None."""
+        for burner in self.burners:
+            if burner.cut_fault:
+                return burner.cut_fault
+        for burner in self.burners:
+            if burner.sensor_fault:
+                return burner.sensor_fault
+        return None
+
+    def indicator(self):
+        """The pattern the LED/buzzer should show, most urgent first."""
+        if self.fault():
+            return "fault"
+        for burner in self.burners:
+            if burner.timer_warned or burner.guard_deadline is not None:
+                return "warning"
+        if self.locked:
+            return "locked"
+        for burner in self.burners:
+            if burner.cut_until is not None:
+                return "cut"
+        for burner in self.burners:
+            if burner.timer_deadline is not None:
+                return "timer"
+        return "idle"
+
+    def remaining_ms(self, burner, now):
+        if burner.timer_deadline is None:
+            return None
+        return max(0, ticks_diff(burner.timer_deadline, now))
+
+    def snapshot(self, now):
+        burners = []
+        for i, burner in enumerate(self.burners):
+            remaining = self.remaining_ms(burner, now)
+            if burner.flame is None:
+                gas = "unknown"
+            else:
+                gas = "open" if burner.flame else "closed"
+            guard = None
+            if burner.guard_deadline is not None:
+                guard = max(0, ticks_diff(burner.guard_deadline, now)) // 1000
+            burners.append(
+                {
+                    "id": burner.name,
+                    "gas": gas,
+                    "relay": "closed" if self.relay_closed[i] else "open",
+                    "flame": "unknown" if burner.flame is None else ("on" if burner.flame else "off"),
+                    "tc_mv": None if burner.tc_mv is None else int(burner.tc_mv * 100) / 100,
+                    "timer_remaining_s": None if remaining is None else (remaining + 999) // 1000,
+                    "left_on_cut_in_s": guard,
+                    "last_cut_reason": burner.last_cut_reason,
+                    "cutting": burner.cut_until is not None,
+                    "fault": burner.cut_fault or burner.sensor_fault,
+                }
+            )
+        return {
+            "locked": self.locked,
+            "fault": self.fault(),
+            "uptime_s": ticks_diff(now, self.booted_at) // 1000,
+            "reset_cause": self.reset_cause,
+            "events_dropped": self.events_dropped,
+            "burners": burners,
+        }
+
+    def next_wake_ms(self, now, longest):
+        """Milliseconds until the core next has something to do on its own
+        (a warning, a cut, a pulse end, a verification bound), at most
+        `longest`. Sampling cadence is the caller's business."""
+        wait = longest
+        for burner in self.burners:
+            for deadline in (burner.cut_until, burner.verify_deadline, burner.guard_deadline):
+                if deadline is not None:
+                    wait = min(wait, ticks_diff(deadline, now))
+            if burner.timer_deadline is not None:
+                at = burner.timer_deadline
+                if not burner.timer_warned:
+                    at = ticks_add(at, -self._warn)
+                wait = min(wait, ticks_diff(at, now))
+            if burner.flame and self._left_on and burner.timer_deadline is None and burner.guard_deadline is None:
+                at = ticks_add(burner.flame_since, self._left_on - self._warn)
+                wait = min(wait, ticks_diff(at, now))
+        return max(0, wait)
+
+    # -- events ------------------------------------------------------------
+
+    def _emit(self, event_type, burner=None, **fields):
+        event = {"event_type": event_type}
+        if burner is not None:
+            event["burner"] = burner.name
+        for key in fields:
+            event[key] = fields[key]
+        self.event_seq += 1
+        event["seq"] = self.event_seq
+        if len(self.events) >= MAX_EVENTS:
+            self.events.pop(0)
+            self.events_dropped += 1
+        self.events.append(event)
+
+    def take_events(self):
+        events = self.events
+        self.events = []
+        return events
+
+    # -- cutting -----------------------------------------------------------
+
+    def _cut(self, burner, reason, now):
+        if burner.cut_until is None or ticks_diff(ticks_add(now, self._cut_pulse), burner.cut_until) > 0:
+            burner.cut_until = ticks_add(now, self._cut_pulse)
+        burner.last_cut_reason = reason
+        burner.timer_deadline = None
+        burner.timer_warned = False
+        burner.guard_deadline = None
+        # Verify whenever gas may be flowing: a burning or unknown flame.
+        if burner.flame is not False and burner.verify_deadline is None:
+            burner.verify_deadline = ticks_add(now, self._verify)
+        self._emit("cut", burner, reason=reason, flame=burner.flame)
+
+    def cut(self, name, reason, now):
+        """Cut one burner (name) or every burner (name None)."""
+        if reason not in REASONS:
+            raise HobError("bad_arg", "unknown cut reason %r" % reason)
+        targets = self.burners if name is None else [self.burner(name)]
+        for burner in targets:
+            self._cut(burner, reason, now)
+        self._apply(now)
+
+    # -- timers ------------------------------------------------------------
+
+    def _minutes_to_ms(self, minutes, allow_zero):
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes != minutes:
+            raise HobError("bad_arg", "minutes must be a number")
+        limit = self.settings["timer_max_min"]
+        if minutes == 0 and allow_zero:
+            return 0
+        if not 0 < minutes <= limit:
+            raise HobError("bad_arg", "minutes must be more than 0 and at most %s" % limit)
+        return max(1000, int(minutes * 60000))
+
+    def set_timer(self, name, minutes, now):
+        burner = self.burner(name)
+        duration = self._minutes_to_ms(minutes, True)
+        if duration == 0:
+            self.cancel_timer(name, now)
+            return
+        if self.locked:
+            raise HobError("refused", "the hob is locked: every burner is already cut")
+        burner.timer_deadline = ticks_add(now, duration)
+        burner.timer_warned = False
+        burner.guard_deadline = None
+        self._emit("timer_set", burner, minutes=minutes)
+
+    def extend_timer(self, name, minutes, now):
+        burner = self.burner(name)
+        duration = self._minutes_to_ms(minutes, False)
+        if self.locked:
+            raise HobError("refused", "the hob is locked: every burner is already cut")
+        remaining = self.remaining_ms(burner, now) or 0
+        if remaining + duration > self.settings["timer_max_min"] * 60000:
+            raise HobError("bad_arg", "the timer would run longer than %s minutes" % self.settings["timer_max_min"])
+        burner.timer_deadline = ticks_add(now, remaining + duration)
+        burner.timer_warned = False
+        burner.guard_deadline = None
+        self._emit("timer_set", burner, minutes=(remaining + duration) / 60000)
+
+    def cancel_timer(self, name, now):
+        burner = self.burner(name)
+        if burner.timer_deadline is not None:
+            burner.timer_deadline = None
+            burner.timer_warned = False
+            self._emit("timer_cancelled", burner)
+
+    # -- lock, faults, button ----------------------------------------------
+
+    def set_lock(self, on, now):
+        on = bool(on)
+        if on == self.locked:
+            return
+        self.locked = on
+        self.lock_dirty = True
+        self._emit("lock", None, locked=on)
+        if on:
+            for burner in self.burners:
+                self._cut(burner, "lock", now)
+        self._apply(now)
+
+    def clear_fault(self, name, now):
+        targets = self.burners if name is None else [self.burner(name)]
+        for burner in targets:
+            if burner.cut_fault:
+                burner.cut_fault = None
+                self._emit("fault_cleared", burner)
+        self._apply(now)
+
+    def press(self, kind, now):
+        """A button press: 'short' starts or extends a timer on the burner
+        lit most recently; 'long' cuts every burner."""
+        if kind == "long":
+            self.cut(None, "button", now)
+            return True
+        lit = None
+        for burner in self.burners:
+            if burner.flame and (lit is None or burner.lit_order > lit.lit_order):
+                lit = burner
+        if lit is None or self.locked:
+            self._emit("rejected", None, reason="button: no burner is lit")
+            return False
+        step = self.settings["button_timer_min"]
+        remaining = self.remaining_ms(lit, now) or 0
+        if remaining + step * 60000 > self.settings["timer_max_min"] * 60000:
+            self._emit("rejected", lit, reason="button: timer at its maximum")
+            return False
+        if remaining:
+            self.extend_timer(lit.name, step, now)
+        else:
+            self.set_timer(lit.name, step, now)
+        return True
+
+    # -- sensing -----------------------------------------------------------
+
+    def sample(self, index, millivolts, now):
+        """Feed one thermocouple reading (mV) for burner `index`, or None
+        when the ADC did not answer."""
+        burner = self.burners[index]
+        settings = self.settings
+        if millivolts is not None and not (-settings["tc_max_mv"] < millivolts < settings["tc_max_mv"]):
+            millivolts = None  # impossible: an open thermocouple or a broken input
+        if millivolts is None:
+            burner.bad_samples += 1
+            if burner.bad_samples >= SENSOR_FAULT_AFTER and burner.sensor_fault is None:
+                burner.sensor_fault = "sensor"
+                burner.flame = None
+                burner.flame_candidate = None
+                burner.tc_mv = None
+                self._emit("fault", burner, reason="sensor", detail="thermocouple reading missing or impossible")
+            return
+        if burner.sensor_fault is not None:
+            burner.sensor_fault = None
+            self._emit("fault_cleared", burner, reason="sensor")
+        burner.bad_samples = 0
+        if ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
+            return
+        burner.tc_mv = millivolts
+        closed = self.relay_closed[index]
+        if closed:
+            on_mv, off_mv = settings["flame_on_mv"], settings["flame_off_mv"]
+        else:
+            on_mv, off_mv = settings["flame_open_on_mv"], settings["flame_open_off_mv"]
+        if millivolts >= on_mv:
+            seen = True
+        elif millivolts < off_mv:
+            seen = False
+        else:
+            seen = burner.flame  # between the thresholds: no change
+        if seen is None:
+            seen = False
+        if seen == burner.flame:
+            burner.flame_candidate = None
+            return
+        if burner.flame_candidate != seen:
+            burner.flame_candidate = seen
+            burner.candidate_since = now
+        if burner.flame is not None and ticks_diff(now, burner.candidate_since) < self._filter:
+            return
+        self._flame_changed(burner, seen, now)
+
+    def _flame_changed(self, burner, lit, now):
+        first = burner.flame is None
+        burner.flame = lit
+        burner.flame_candidate = None
+        if lit:
+            burner.flame_since = now
+            self._lit_counter += 1
+            burner.lit_order = self._lit_counter
+            if not first:
+                self._emit("ignited", burner, tc_mv=burner.tc_mv)
+        else:
+            burner.guard_deadline = None
+            if burner.verify_deadline is not None:
+                burner.verify_deadline = None
+                self._emit("cut_verified", burner, reason=burner.last_cut_reason)
+            elif not first:
+                self._emit("flame_out", burner, tc_mv=burner.tc_mv)
+
+    # -- time --------------------------------------------------------------
+
+    def tick(self, now):
+        """Advance timers, guards, pulses and verifications to `now`."""
+        if self.boot_pending:
+            self._boot(now)
+        for burner in self.burners:
+            if burner.timer_deadline is not None:
+                left = ticks_diff(burner.timer_deadline, now)
+                if left <= 0:
+                    self._cut(burner, "timer", now)
+                elif left <= self._warn and not burner.timer_warned:
+                    burner.timer_warned = True
+                    self._emit("warning", burner, reason="timer", cut_in_s=(left + 999) // 1000)
+            elif burner.flame and self._left_on and burner.cut_until is None:
+                if burner.guard_deadline is None:
+                    on_for = ticks_diff(now, burner.flame_since)
+                    if on_for >= self._left_on - self._warn:
+                        burner.guard_deadline = ticks_add(now, max(0, self._left_on - on_for))
+                        left = ticks_diff(burner.guard_deadline, now)
+                        self._emit("warning", burner, reason="left_on", cut_in_s=(left + 999) // 1000)
+                if burner.guard_deadline is not None and ticks_diff(now, burner.guard_deadline) >= 0:
+                    self._cut(burner, "left_on", now)
+            if burner.verify_deadline is not None and ticks_diff(now, burner.verify_deadline) >= 0:
+                burner.verify_deadline = None
+                if burner.flame:
+                    burner.cut_fault = "cut_failed"
+                    self._emit(
+                        "fault",
+                        burner,
+                        reason="cut_failed",
+                        detail="flame still burning %ds after the cut: welded relay or stuck valve"
+                        % (self._verify // 1000),
+                    )
+                elif burner.flame is None:
+                    self._emit("cut_unverified", burner, reason="no flame reading")
+            if burner.cut_until is not None and ticks_diff(now, burner.cut_until) >= 0:
+                burner.cut_until = None
+        self._apply(now)
+
+    def _boot(self, now):
+        # Wait for one reading of every working sensor, at most one pulse.
+        waited = ticks_diff(now, self.booted_at)
+        for burner in self.burners:
+            if burner.flame is None and burner.sensor_fault is None and waited < self._cut_pulse:
+                return
+        self.boot_pending = False
+        hot = [b.name for b in self.burners if b.flame]
+        self._emit("boot", None, reset_cause=self.reset_cause, hot_burners=hot, locked=self.locked)
+        for burner in self.burners:
+            if burner.flame:
+                burner.last_cut_reason = "reset"
+                burner.verify_deadline = ticks_add(self.booted_at, self._verify)
+                self._emit("cut", burner, reason="reset", flame=True)
+        if self.locked:
+            for burner in self.burners:
+                burner.last_cut_reason = burner.last_cut_reason or "lock"
+
+    def _apply(self, now):
+        for i, burner in enumerate(self.burners):
+            closed = self._wants_closed(burner)
+            if closed != self.relay_closed[i]:
+                self.relay_closed[i] = closed
+                burner.relay_changed_at = now
+                # A reading across the switch means something else now.
+                burner.flame_candidate = None
+
+    # -- commands ----------------------------------------------------------
+
+    def handle(self, cmd, args, now):
+        """Run one validated protocol command; return the reply fields.
+        Raises HobError for a command that is valid but cannot be done."""
+        burner = args.get("burner")
+        if cmd == "cut":
+            self.cut(burner, "remote", now)
+        elif cmd == "timer_set":
+            self.set_timer(burner, args["minutes"], now)
+        elif cmd == "timer_extend":
+            self.extend_timer(burner, args["minutes"], now)
+        elif cmd == "timer_cancel":
+            self.cancel_timer(burner, now)
+        elif cmd == "lock":
+            self.set_lock(args["on"], now)
+        elif cmd == "clear_fault":
+            self.clear_fault(burner, now)
+        elif cmd not in ("status", "ping", "hello"):
+            raise HobError("unknown_cmd", "unknown command %r" % cmd)
+        self._apply(now)
+        return self.snapshot(now)

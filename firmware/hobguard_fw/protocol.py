@@ -1,0 +1,199 @@
+# The serial protocol between a hobguard device and its host, defined once.
+# Imported by the firmware (MicroPython) and by the host bridge and simulator
+# (CPython), so it uses only what both have: json, binascii.crc32.
+# Specification with examples: docs/protocol.md.
+import json
+import binascii
+
+PROTOCOL_VERSION = 1
+PREFIX = "HG1 "
+# Longest line either side accepts, prefix and checksum included. A device
+# with four burners sends a state frame well under this.
+MAX_LINE = 1024
+# Longest command line a device accepts: commands are short, so a long line
+# is garbage and is refused before anything parses it.
+MAX_REQUEST = 256
+
+# Commands a host may send, with their arguments: name -> (kind, required).
+# kind: "burner" (a burner id string), "minutes" (a finite number), "bool".
+# No command can open gas: the strongest thing a command can do is cut it.
+COMMANDS = {
+    "hello": {},
+    "status": {},
+    "ping": {},
+    "cut": {"burner": ("burner", False)},
+    "timer_set": {"burner": ("burner", True), "minutes": ("minutes", True)},
+    "timer_extend": {"burner": ("burner", True), "minutes": ("minutes", True)},
+    "timer_cancel": {"burner": ("burner", True)},
+    "lock": {"on": ("bool", True)},
+    "clear_fault": {"burner": ("burner", False)},
+}
+
+# Error codes a device answers with (t="err").
+E_FRAME = "bad_frame"  # no prefix, no checksum, or not one JSON object
+E_CRC = "bad_crc"  # the checksum does not match
+E_TOO_LONG = "too_long"  # longer than MAX_REQUEST
+E_JSON = "bad_json"
+E_ID = "bad_id"  # missing or not an integer in 0..2**31-1
+E_UNKNOWN = "unknown_cmd"
+E_ARG = "bad_arg"  # missing, extra, wrong type, NaN, out of range
+E_BURNER = "no_burner"  # no burner of that id on this device
+E_STATE = "refused"  # valid, but not now (e.g. timer while locked)
+
+MAX_ID = 2147483647
+
+
+class ProtocolError(Exception):
+    def __init__(self, code, message, request_id=None):
+        Exception.__init__(self, message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+def checksum(text):
+    return "%08x" % (binascii.crc32(text.encode()) & 0xFFFFFFFF)
+
+
+def encode(message):
+    """Frame one message (a dict) as a line: prefix, JSON, '*', CRC-32."""
+    body = json.dumps(message)
+    return PREFIX + body + " *" + checksum(body) + "\n"
+
+
+def decode(line, limit=MAX_LINE):
+    """Unframe one line (str or bytes, newline optional) into a dict.
+
+    Raises ProtocolError for anything that is not exactly one well-formed,
+    checksummed frame holding a JSON object.
+    """
+    if isinstance(line, (bytes, bytearray)):
+        if len(line) > limit + 2:
+            raise ProtocolError(E_TOO_LONG, "line longer than %d bytes" % limit)
+        try:
+            line = bytes(line).decode()
+        except Exception:
+            raise ProtocolError(E_FRAME, "line is not UTF-8")
+    line = line.rstrip("\r\n")
+    if len(line) > limit:
+        raise ProtocolError(E_TOO_LONG, "line longer than %d bytes" % limit)
+    if not line.startswith(PREFIX):
+        raise ProtocolError(E_FRAME, "line does not start with %r" % PREFIX)
+    star = line.rfind(" *")
+    if star < 0 or len(line) - star != 10:
+        raise ProtocolError(E_FRAME, "line has no ' *' and 8-digit checksum")
+    body = line[len(PREFIX) : star]
+    given = line[star + 2 :].lower()
+    if given != checksum(body):
+        raise ProtocolError(E_CRC, "checksum mismatch")
+    try:
+        message = json.loads(body)
+    except Exception:
+        raise ProtocolError(E_JSON, "body is not JSON")
+    if not isinstance(message, dict):
+        raise ProtocolError(E_JSON, "body is not a JSON object")
+    return message
+
+
+def is_number(value):
+    # bool is an int subclass in both Pythons: true/false are not numbers here.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # Rejects NaN (not equal to itself) and both infinities.
+    return value == value and -1e18 < value < 1e18
+
+
+def is_burner_id(value):
+    if not isinstance(value, str) or not 0 < len(value) <= 16:
+        return False
+    for ch in value:
+        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_"):
+            return False
+    return True
+
+
+def parse_request(line):
+    """Decode and validate one host->device line. Returns (id, cmd, args).
+
+    Checks only what the protocol knows (types, names, finiteness); the
+    device checks ranges and burner ids against its settings.
+    """
+    message = decode(line, MAX_REQUEST)
+    request_id = message.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int) or not 0 <= request_id <= MAX_ID:
+        raise ProtocolError(E_ID, "id must be an integer 0..%d" % MAX_ID)
+    cmd = message.get("cmd")
+    if not isinstance(cmd, str) or cmd not in COMMANDS:
+        raise ProtocolError(E_UNKNOWN, "unknown command", request_id)
+    spec = COMMANDS[cmd]
+    args = {}
+    for key in message:
+        if key in ("id", "cmd"):
+            continue
+        if key not in spec:
+            raise ProtocolError(E_ARG, "unexpected argument %r" % key, request_id)
+        value = message[key]
+        kind = spec[key][0]
+        if kind == "burner" and not is_burner_id(value):
+            raise ProtocolError(E_ARG, "%s must be a burner id" % key, request_id)
+        if kind == "minutes" and not is_number(value):
+            raise ProtocolError(E_ARG, "%s must be a finite number" % key, request_id)
+        if kind == "bool" and not isinstance(value, bool):
+            raise ProtocolError(E_ARG, "%s must be true or false" % key, request_id)
+        args[key] = value
+    for key in spec:
+        if spec[key][1] and key not in args:
+            raise ProtocolError(E_ARG, "missing argument %r" % key, request_id)
+    return request_id, cmd, args
+
+
+def request(request_id, cmd, **args):
+    """Build a framed host->device command line."""
+    message = {"id": request_id, "cmd": cmd}
+    for key in args:
+        message[key] = args[key]
+    return encode(message)
+
+
+def reply_ok(request_id, **fields):
+    message = {"t": "ok", "id": request_id}
+    for key in fields:
+        message[key] = fields[key]
+    return message
+
+
+def reply_error(code, message, request_id=None):
+    return {"t": "err", "id": request_id, "code": code, "msg": message}
+
+
+class LineReader:
+    """Splits a byte stream into lines with a bounded buffer.
+
+    A line longer than the limit is dropped whole (up to its newline) and
+    reported once as too long, so a flood of garbage costs bounded memory.
+    """
+
+    def __init__(self, limit=MAX_REQUEST):
+        self.limit = limit
+        self.buffer = bytearray()
+        self.overflow = False
+
+    def feed(self, data):
+        """Take bytes; return a list of complete lines (bytes) and
+        None entries, one per line that overflowed the limit."""
+        lines = []
+        for byte in data:
+            if byte == 10:  # newline
+                if self.overflow:
+                    lines.append(None)
+                else:
+                    lines.append(bytes(self.buffer))
+                self.buffer = bytearray()
+                self.overflow = False
+            elif not self.overflow:
+                if len(self.buffer) >= self.limit + 1:
+                    self.overflow = True
+                    self.buffer = bytearray()
+                else:
+                    self.buffer.append(byte)
+        return lines

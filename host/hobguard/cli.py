@@ -1,0 +1,68 @@
+"""The `hobguard` command line: one program, one sub-command per job.
+
+Each sub-command lives in its own module exposing `register(subparsers)`,
+which adds its parser and sets `func` to the function that runs it. Modules
+are imported lazily so `hobguard --help` stays fast and a missing optional
+dependency only affects the sub-command that needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+
+# sub-command module (inside the hobguard package), in --help order
+SUBCOMMANDS = ["demo", "simcli", "bridge", "deploy", "settingscli"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hobguard",
+        description=(
+            "hobguard cuts the gas of a hob with a thermocouple flame-failure device: "
+            "on a timer, on a command from Home Assistant over MQTT, or when a burner "
+            "was left on. It can never open the gas."
+        ),
+        epilog="Run 'hobguard COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"hobguard {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="how much to log (default: info)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"hobguard.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("hobguard."):
+                continue  # sub-command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
