@@ -191,7 +191,7 @@ class Hob:
 
     # -- events ------------------------------------------------------------
 
-    def _emit(self, event_type, burner=None, **fields):
+    def emit(self, event_type, burner=None, **fields):
         event = {"event_type": event_type}
         if burner is not None:
             event["burner"] = burner.name
@@ -221,7 +221,7 @@ class Hob:
         # Verify whenever gas may be flowing: a burning or unknown flame.
         if burner.flame is not False and burner.verify_deadline is None:
             burner.verify_deadline = ticks_add(now, self._verify)
-        self._emit("cut", burner, reason=reason, flame=burner.flame)
+        self.emit("cut", burner, reason=reason, flame=burner.flame)
 
     def cut(self, name, reason, now):
         """Cut one burner (name) or every burner (name None)."""
@@ -255,7 +255,7 @@ class Hob:
         burner.timer_deadline = ticks_add(now, duration)
         burner.timer_warned = False
         burner.guard_deadline = None
-        self._emit("timer_set", burner, minutes=minutes)
+        self.emit("timer_set", burner, minutes=minutes)
 
     def extend_timer(self, name, minutes, now):
         burner = self.burner(name)
@@ -268,14 +268,14 @@ class Hob:
         burner.timer_deadline = ticks_add(now, remaining + duration)
         burner.timer_warned = False
         burner.guard_deadline = None
-        self._emit("timer_set", burner, minutes=(remaining + duration) / 60000)
+        self.emit("timer_set", burner, minutes=(remaining + duration) / 60000)
 
     def cancel_timer(self, name, now):
         burner = self.burner(name)
         if burner.timer_deadline is not None:
             burner.timer_deadline = None
             burner.timer_warned = False
-            self._emit("timer_cancelled", burner)
+            self.emit("timer_cancelled", burner)
 
     # -- lock, faults, button ----------------------------------------------
 
@@ -285,7 +285,7 @@ class Hob:
             return
         self.locked = on
         self.lock_dirty = True
-        self._emit("lock", None, locked=on)
+        self.emit("lock", None, locked=on)
         if on:
             for burner in self.burners:
                 self._cut(burner, "lock", now)
@@ -296,7 +296,7 @@ class Hob:
         for burner in targets:
             if burner.cut_fault:
                 burner.cut_fault = None
-                self._emit("fault_cleared", burner)
+                self.emit("fault_cleared", burner)
         self._apply(now)
 
     def press(self, kind, now):
@@ -310,12 +310,12 @@ class Hob:
             if burner.flame and (lit is None or burner.lit_order > lit.lit_order):
                 lit = burner
         if lit is None or self.locked:
-            self._emit("rejected", None, reason="button: no burner is lit")
+            self.emit("rejected", None, reason="button: no burner is lit")
             return False
         step = self.settings["button_timer_min"]
         remaining = self.remaining_ms(lit, now) or 0
         if remaining + step * 60000 > self.settings["timer_max_min"] * 60000:
-            self._emit("rejected", lit, reason="button: timer at its maximum")
+            self.emit("rejected", lit, reason="button: timer at its maximum")
             return False
         if remaining:
             self.extend_timer(lit.name, step, now)
@@ -339,11 +339,11 @@ class Hob:
                 burner.flame = None
                 burner.flame_candidate = None
                 burner.tc_mv = None
-                self._emit("fault", burner, reason="sensor", detail="thermocouple reading missing or impossible")
+                self.emit("fault", burner, reason="sensor", detail="thermocouple reading missing or impossible")
             return
         if burner.sensor_fault is not None:
             burner.sensor_fault = None
-            self._emit("fault_cleared", burner, reason="sensor")
+            self.emit("fault_cleared", burner, reason="sensor")
         burner.bad_samples = 0
         if ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
             return
@@ -380,14 +380,14 @@ class Hob:
             self._lit_counter += 1
             burner.lit_order = self._lit_counter
             if not first:
-                self._emit("ignited", burner, tc_mv=burner.tc_mv)
+                self.emit("ignited", burner, tc_mv=burner.tc_mv)
         else:
             burner.guard_deadline = None
             if burner.verify_deadline is not None:
                 burner.verify_deadline = None
-                self._emit("cut_verified", burner, reason=burner.last_cut_reason)
+                self.emit("cut_verified", burner, reason=burner.last_cut_reason)
             elif not first:
-                self._emit("flame_out", burner, tc_mv=burner.tc_mv)
+                self.emit("flame_out", burner, tc_mv=burner.tc_mv)
 
     # -- time --------------------------------------------------------------
 
@@ -402,21 +402,21 @@ class Hob:
                     self._cut(burner, "timer", now)
                 elif left <= self._warn and not burner.timer_warned:
                     burner.timer_warned = True
-                    self._emit("warning", burner, reason="timer", cut_in_s=(left + 999) // 1000)
+                    self.emit("warning", burner, reason="timer", cut_in_s=(left + 999) // 1000)
             elif burner.flame and self._left_on and burner.cut_until is None:
                 if burner.guard_deadline is None:
                     on_for = ticks_diff(now, burner.flame_since)
                     if on_for >= self._left_on - self._warn:
                         burner.guard_deadline = ticks_add(now, max(0, self._left_on - on_for))
                         left = ticks_diff(burner.guard_deadline, now)
-                        self._emit("warning", burner, reason="left_on", cut_in_s=(left + 999) // 1000)
+                        self.emit("warning", burner, reason="left_on", cut_in_s=(left + 999) // 1000)
                 if burner.guard_deadline is not None and ticks_diff(now, burner.guard_deadline) >= 0:
                     self._cut(burner, "left_on", now)
             if burner.verify_deadline is not None and ticks_diff(now, burner.verify_deadline) >= 0:
                 burner.verify_deadline = None
                 if burner.flame:
                     burner.cut_fault = "cut_failed"
-                    self._emit(
+                    self.emit(
                         "fault",
                         burner,
                         reason="cut_failed",
@@ -424,7 +424,7 @@ class Hob:
                         % (self._verify // 1000),
                     )
                 elif burner.flame is None:
-                    self._emit("cut_unverified", burner, reason="no flame reading")
+                    self.emit("cut_unverified", burner, reason="no flame reading")
             if burner.cut_until is not None and ticks_diff(now, burner.cut_until) >= 0:
                 burner.cut_until = None
         self._apply(now)
@@ -437,12 +437,12 @@ class Hob:
                 return
         self.boot_pending = False
         hot = [b.name for b in self.burners if b.flame]
-        self._emit("boot", None, reset_cause=self.reset_cause, hot_burners=hot, locked=self.locked)
+        self.emit("boot", None, reset_cause=self.reset_cause, hot_burners=hot, locked=self.locked)
         for burner in self.burners:
             if burner.flame:
                 burner.last_cut_reason = "reset"
                 burner.verify_deadline = ticks_add(self.booted_at, self._verify)
-                self._emit("cut", burner, reason="reset", flame=True)
+                self.emit("cut", burner, reason="reset", flame=True)
         if self.locked:
             for burner in self.burners:
                 burner.last_cut_reason = burner.last_cut_reason or "lock"

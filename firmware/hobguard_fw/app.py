@@ -1,0 +1,262 @@
+# The device application: wires the control core to the drivers and the
+# serial link, one non-blocking step at a time.
+#
+# step() does everything due now and returns how long it may sleep; run()
+# sleeps that long on the serial line (a command wakes it at once). The
+# simulator calls step() itself, in virtual time, with fake machine/time
+# modules and a fake link: the code below is what runs on the board.
+import gc
+
+from hobguard_fw import VERSION, core, drivers, protocol
+from hobguard_fw import settings as settings_store
+
+# Longest sleep between steps, so the watchdog is fed in time whatever the
+# settings (checked: watchdog_ms >= 3 x sample_ms).
+_MAX_SLEEP_MS = 1000
+# A press in progress is polled this often.
+_BUTTON_POLL_MS = 20
+# At most this many bytes are taken from the line per step.
+_READ_CHUNK = 512
+
+
+class UsbLink:
+    """The board's USB serial port, shared with the REPL. Reads never block;
+    Ctrl-C still reaches MicroPython, so mpremote can always take over."""
+
+    def __init__(self):
+        import sys
+        import select
+
+        self.stdin = sys.stdin
+        self.stdout = sys.stdout
+        self.poller = select.poll()
+        self.poller.register(sys.stdin, select.POLLIN)
+
+    def read(self):
+        data = bytearray()
+        while len(data) < _READ_CHUNK and self.poller.poll(0):
+            chunk = self.stdin.read(1)
+            if not chunk:
+                break
+            data.extend(chunk.encode() if isinstance(chunk, str) else chunk)
+        return bytes(data)
+
+    def write(self, text):
+        self.stdout.write(text)
+
+    def wait(self, ms):
+        self.poller.poll(ms)
+
+
+class App:
+    def __init__(self, machine, time_module, link, root=""):
+        self.machine = machine
+        self.time = time_module
+        self.link = link
+        self.state_path = root + settings_store.STATE_FILE
+        self.settings, settings_errors = settings_store.load(root + settings_store.SETTINGS_FILE)
+        settings = self.settings
+        now = time_module.ticks_ms()
+        self.hob = core.Hob(
+            settings,
+            now,
+            locked=settings_store.load_locked(self.state_path),
+            reset_cause=drivers.reset_cause(machine),
+        )
+        self.device_id = settings["device_id"] or drivers.device_id(machine)
+        burners = settings["burners"]
+        self.relays = drivers.Relays(machine, [b["relay_pin"] for b in burners], settings["relay_active_high"])
+        self.adc_inputs = []  # per burner: (ADS1115 or None, pair)
+        chips = {}
+        try:
+            i2c = machine.I2C(
+                settings["i2c_id"],
+                scl=machine.Pin(settings["i2c_scl"]),
+                sda=machine.Pin(settings["i2c_sda"]),
+                freq=settings["i2c_freq"],
+            )
+        except Exception:
+            i2c = None  # every reading fails: the core reports sensor faults
+        for b in burners:
+            address = b["adc_address"]
+            if i2c is not None and address not in chips:
+                chips[address] = drivers.ADS1115(i2c, address, time_module)
+            self.adc_inputs.append((chips.get(address), b["adc_pair"]))
+        self.button = None
+        if settings["button_pin"] >= 0:
+            self.button = drivers.Button(machine, time_module, settings["button_pin"], settings["long_press_ms"])
+        self.indicator = drivers.Indicator(machine, time_module, settings["led_pin"], settings["buzzer_pin"])
+        self.reader = protocol.LineReader()
+        self.sample_ms = settings["sample_ms"]
+        self.heartbeat_ms = int(settings["heartbeat_s"] * 1000)
+        self.next_sample = now
+        self.next_heartbeat = now
+        self.last_signature = None
+        self.lines_rejected = 0
+        self.wdt = machine.WDT(timeout=settings["watchdog_ms"])
+        if settings_errors:
+            # The device runs on defaults and says why, once per boot.
+            self.hob.emit("warning", None, reason="settings_invalid", errors=settings_errors[:4])
+
+    # -- output ------------------------------------------------------------
+
+    def send(self, message):
+        self.link.write(protocol.encode(message))
+
+    def state_message(self, now):
+        message = self.hob.snapshot(now)
+        message["t"] = "state"
+        message["device"] = self.device_id
+        return message
+
+    def _signature(self):
+        hob = self.hob
+        parts = [hob.locked, hob.fault()]
+        for burner in hob.burners:
+            parts.append((burner.flame, burner.timer_deadline is None, burner.cut_until is None, burner.cut_fault))
+        parts.append(tuple(hob.relay_closed))
+        return tuple(parts)
+
+    # -- input -------------------------------------------------------------
+
+    def handle_line(self, line, now):
+        if line is None:
+            self.lines_rejected += 1
+            self.send(protocol.reply_error(protocol.E_TOO_LONG, "line too long"))
+            return
+        if not line.strip():
+            return  # a terminal's bare Enter
+        try:
+            request_id, cmd, args = protocol.parse_request(line)
+        except protocol.ProtocolError as err:
+            self.lines_rejected += 1
+            self.send(protocol.reply_error(err.code, err.message, err.request_id))
+            return
+        if cmd == "hello":
+            self.send(
+                protocol.reply_ok(
+                    request_id,
+                    proto=protocol.PROTOCOL_VERSION,
+                    fw=VERSION,
+                    device=self.device_id,
+                    burners=self.hob.names,
+                    timer_max_min=self.settings["timer_max_min"],
+                    warn_before_s=self.settings["warn_before_s"],
+                    heartbeat_s=self.settings["heartbeat_s"],
+                )
+            )
+            return
+        if cmd == "ping":
+            self.send(protocol.reply_ok(request_id))
+            return
+        try:
+            state = self.hob.handle(cmd, args, now)
+        except core.HobError as err:
+            self.send(protocol.reply_error(err.code, err.message, request_id))
+            return
+        self._drive_outputs()
+        state["t"] = "state"
+        state["device"] = self.device_id
+        self.send(protocol.reply_ok(request_id, state=state))
+
+    # -- the loop ----------------------------------------------------------
+
+    def _drive_outputs(self):
+        for index, closed in enumerate(self.hob.relay_closed):
+            self.relays.set(index, closed)
+
+    def _sample(self, now):
+        for index, (chip, pair) in enumerate(self.adc_inputs):
+            millivolts = chip.read_mv(pair) if chip is not None else None
+            self.hob.sample(index, millivolts, now)
+
+    def step(self):
+        """Do what is due; return the milliseconds the caller may sleep."""
+        time = self.time
+        hob = self.hob
+        now = time.ticks_ms()
+        data = self.link.read()
+        if data:
+            for line in self.reader.feed(data):
+                self.handle_line(line, now)
+        if self.button is not None:
+            press = self.button.poll()
+            if press:
+                hob.press(press, now)
+        if time.ticks_diff(now, self.next_sample) >= 0:
+            self._sample(now)
+            self.next_sample = time.ticks_add(now, self.sample_ms)
+        hob.tick(now)
+        self._drive_outputs()
+        if hob.lock_dirty:
+            hob.lock_dirty = False
+            settings_store.save_locked(hob.locked, self.state_path)
+        events = hob.take_events()
+        for event in events:
+            event["t"] = "evt"
+            self.send(event)
+        signature = self._signature()
+        if signature != self.last_signature or time.ticks_diff(now, self.next_heartbeat) >= 0:
+            self.last_signature = signature
+            self.send(self.state_message(now))
+            self.next_heartbeat = time.ticks_add(now, self.heartbeat_ms)
+        self.indicator.show(hob.indicator())
+        self.wdt.feed()
+        wait = min(
+            _MAX_SLEEP_MS,
+            time.ticks_diff(self.next_sample, now),
+            time.ticks_diff(self.next_heartbeat, now),
+            self.indicator.next_change_ms(),
+        )
+        if self.button is not None and self.button.busy():
+            wait = min(wait, _BUTTON_POLL_MS)
+        return max(0, hob.next_wake_ms(now, wait))
+
+    def run(self):
+        while True:
+            self.link.wait(self.step())
+
+    def stop(self):
+        """Leave every loop open: a stopped controller must leave gas shut."""
+        self.relays.open_all()
+
+
+def main(machine=None, time_module=None, link=None):
+    """Entry point from main.py. Any unhandled error opens every relay,
+    reports it, and resets the board; Ctrl-C (mpremote) opens every relay
+    and hands the board to the REPL with the watchdog kept fed."""
+    if machine is None:
+        import machine
+    if time_module is None:
+        import time as time_module
+    if link is None:
+        link = UsbLink()
+    app = None
+    try:
+        app = App(machine, time_module, link)
+        gc.collect()
+        app.run()
+    except KeyboardInterrupt:
+        if app is not None:
+            app.stop()
+            _keep_watchdog_fed(machine, app.wdt)
+        link.write("hobguard stopped: every burner cut; REPL is yours. machine.reset() restarts.\n")
+    except Exception as err:
+        if app is not None:
+            app.stop()
+        try:
+            link.write(protocol.encode({"t": "evt", "event_type": "fault", "reason": "crash", "detail": repr(err)}))
+        except Exception:
+            pass
+        time_module.sleep_ms(200)
+        machine.reset()
+
+
+def _keep_watchdog_fed(machine, wdt):
+    # An ESP32 watchdog cannot be stopped once started: feed it from a timer
+    # so the REPL session (mpremote) is not reset under the user.
+    try:
+        timer = machine.Timer(0)
+        timer.init(period=1000, mode=machine.Timer.PERIODIC, callback=lambda t: wdt.feed())
+    except Exception:
+        pass
