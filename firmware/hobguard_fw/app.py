@@ -242,14 +242,23 @@ def main(machine=None, time_module=None, link=None):
             _keep_watchdog_fed(machine, app.wdt)
         link.write("hobguard stopped: every burner cut; REPL is yours. machine.reset() restarts.\n")
     except Exception as err:
-        if app is not None:
-            app.stop()
-        try:
-            link.write(protocol.encode({"t": "evt", "event_type": "fault", "reason": "crash", "detail": repr(err)}))
-        except Exception:
-            pass
+        fail(app, link, err)
         time_module.sleep_ms(200)
         machine.reset()
+
+
+def fail(app, link, err):
+    """An unhandled error: open every relay and tell the host, before the
+    caller resets the board."""
+    if app is not None:
+        try:
+            app.stop()
+        except Exception:
+            pass
+    try:
+        link.write(protocol.encode({"t": "evt", "event_type": "fault", "reason": "crash", "detail": repr(err)[:120]}))
+    except Exception:
+        pass
 
 
 def _keep_watchdog_fed(machine, wdt):
