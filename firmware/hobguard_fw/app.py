@@ -10,9 +10,6 @@ import gc
 from hobguard_fw import VERSION, core, drivers, protocol
 from hobguard_fw import settings as settings_store
 
-# Longest sleep between steps, so the watchdog is fed in time whatever the
-# settings (checked: watchdog_ms >= 3 x sample_ms).
-_MAX_SLEEP_MS = 1000
 # A press in progress is polled this often.
 _BUTTON_POLL_MS = 20
 # At most this many bytes are taken from the line per step.
@@ -88,6 +85,10 @@ class App:
         self.indicator = drivers.Indicator(machine, time_module, settings["led_pin"], settings["buzzer_pin"])
         self.reader = protocol.LineReader()
         self.sample_ms = settings["sample_ms"]
+        self.idle_sample_ms = settings["idle_sample_ms"]
+        # Longest sleep: the watchdog is fed well within its timeout
+        # (settings guarantee watchdog_ms >= 2 x idle_sample_ms).
+        self.max_sleep_ms = settings["watchdog_ms"] // 2
         self.heartbeat_ms = int(settings["heartbeat_s"] * 1000)
         self.next_sample = now
         self.next_heartbeat = now
@@ -185,7 +186,8 @@ class App:
                 hob.press(press, now)
         if time.ticks_diff(now, self.next_sample) >= 0:
             self._sample(now)
-            self.next_sample = time.ticks_add(now, self.sample_ms)
+            period = self.idle_sample_ms if hob.quiet() else self.sample_ms
+            self.next_sample = time.ticks_add(now, period)
         hob.tick(now)
         self._drive_outputs()
         if hob.lock_dirty:
@@ -203,7 +205,7 @@ class App:
         self.indicator.show(hob.indicator())
         self.wdt.feed()
         wait = min(
-            _MAX_SLEEP_MS,
+            self.max_sleep_ms,
             time.ticks_diff(self.next_sample, now),
             time.ticks_diff(self.next_heartbeat, now),
             self.indicator.next_change_ms(),

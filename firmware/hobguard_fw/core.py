@@ -24,6 +24,8 @@ _TICKS_HALF = const(1 << 29)
 MAX_EVENTS = const(24)
 # Consecutive unreadable samples before a burner's sensor is in fault.
 SENSOR_FAULT_AFTER = const(3)
+# Below this a thermocouple is cold (no flame nearby, none just out).
+COLD_MV = 1.0
 # Samples taken this soon after a relay switched are discarded.
 RELAY_SETTLE_MS = const(100)
 
@@ -169,6 +171,24 @@ class Hob:
             "events_dropped": self.events_dropped,
             "burners": burners,
         }
+
+    def quiet(self):
+        """True when nothing is burning, warm, timed or pending: the caller
+        may sample seldom."""
+        if self.boot_pending:
+            return False
+        for burner in self.burners:
+            if (
+                burner.flame is not False
+                or burner.tc_mv is None
+                or burner.tc_mv >= COLD_MV
+                or burner.flame_candidate is not None
+                or burner.timer_deadline is not None
+                or burner.cut_until is not None
+                or burner.verify_deadline is not None
+            ):
+                return False
+        return True
 
     def next_wake_ms(self, now, longest):
         """Milliseconds until the core next has something to do on its own

@@ -44,6 +44,9 @@ def defaults():
         "flame_filter_ms": 2000,
         "tc_max_mv": 80.0,  # a reading beyond +-this is impossible: sensor fault
         "sample_ms": 1000,
+        # While every burner is cold and nothing is pending, sample this
+        # seldom: a lighting takes 3-15 s of holding the knob anyway.
+        "idle_sample_ms": 4000,
         "heartbeat_s": 10,
         "watchdog_ms": 8000,
     }
@@ -74,6 +77,7 @@ _LIMITS = {
     "flame_filter_ms": ("int", 0, 30000),
     "tc_max_mv": ("num", 30, 250),
     "sample_ms": ("int", 100, 5000),
+    "idle_sample_ms": ("int", 100, 10000),
     "heartbeat_s": ("num", 1, 300),
     "watchdog_ms": ("int", 2000, 60000),
 }
@@ -175,8 +179,10 @@ def validate(candidate):
             errors.append("flame_off_mv must be below flame_on_mv")
         if result["flame_open_off_mv"] >= result["flame_open_on_mv"]:
             errors.append("flame_open_off_mv must be below flame_open_on_mv")
-        if result["sample_ms"] * 3 > result["watchdog_ms"]:
-            errors.append("watchdog_ms must be at least 3 x sample_ms")
+        if result["idle_sample_ms"] < result["sample_ms"]:
+            errors.append("idle_sample_ms must be at least sample_ms")
+        if result["idle_sample_ms"] * 2 > result["watchdog_ms"]:
+            errors.append("watchdog_ms must be at least 2 x idle_sample_ms")
     return result, errors
 
 
