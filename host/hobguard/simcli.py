@@ -1,0 +1,136 @@
+"""`hobguard sim`: run scenarios in virtual time, or a simulated hob behind a
+pseudo-terminal in scaled real time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sim = sub.add_parser(
+        "sim",
+        help="the simulated hob running the real firmware",
+        description="A physical simulation of the hob (thermocouple, magnet valve, relay, burner, "
+        "ADC) running the real firmware unchanged.",
+    )
+    simsub = sim.add_subparsers(dest="sim_command", metavar="SIMCOMMAND")
+
+    run = simsub.add_parser(
+        "run",
+        help="run a scenario in virtual time and print its timeline",
+        description="Run a scenario (a TOML file, or the name of one in sim/scenarios) in virtual "
+        "time, as fast as possible. Prints a timeline; exits 1 when an expectation fails.",
+        epilog="Example: hobguard sim run simmer_timer --plot simmer.png",
+    )
+    run.add_argument("scenario", metavar="SCENARIO", help="scenario name (see --list) or path to a .toml file")
+    run.add_argument("--plot", metavar="FILE", help="draw thermocouple mV, valve, relay, flame and timer (PNG/SVG)")
+    run.add_argument("--json", action="store_true", help="print the result as JSON instead of the timeline")
+    run.add_argument("--seed", type=int, default=None, help="noise seed (default: the scenario's, else 1)")
+    run.set_defaults(func=_run)
+
+    lst = simsub.add_parser("list", help="list the scenario library")
+    lst.set_defaults(func=_list)
+
+    dev = simsub.add_parser(
+        "device",
+        help="a simulated hob behind a pseudo-terminal, in scaled real time",
+        description="Runs the real firmware on a simulated hob behind a pseudo-terminal that the bridge "
+        "(or any serial terminal) opens like a USB serial port. Prints the pty path on the first line. "
+        "Reads the person's actions on stdin, one per line: 'ignite BURNER', 'off BURNER', "
+        "'blowout BURNER' (BURNER may be left out: the first burner). Also: 'press short|long', "
+        "'weld BURNER', 'open-tc BURNER', 'dead-adc on|off', 'power-loss SECONDS', 'hang', "
+        "'link on|off', 'garbage', 'quit'.",
+    )
+    dev.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
+    dev.add_argument("--trace", metavar="FILE", help="write the physical truth as JSON lines")
+    dev.add_argument("--settings", metavar="FILE", help="device settings JSON (default: the built-in defaults)")
+    dev.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the pty (a stable port name)")
+    dev.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    dev.add_argument(
+        "--physics",
+        metavar="FILE",
+        help="TOML with per-burner physics, e.g. [left] r_switch_ohm = 0.1 (default: PHYSICS.md values)",
+    )
+    dev.set_defaults(func=_device)
+    sim.set_defaults(func=lambda args: (sim.print_help(), 2)[1])
+
+
+def _list(args: argparse.Namespace) -> int:
+    from hobguard_sim import scenario
+
+    for path in scenario.library():
+        spec = scenario.load(path)
+        print(f"{path.stem:28} {spec.title}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hobguard_sim import scenario
+
+    try:
+        spec = scenario.load(scenario.find(args.scenario))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"hobguard sim run: {err}", file=sys.stderr)
+        return 2
+    result = scenario.run(spec, seed=args.seed)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(scenario.format_timeline(result))
+    if args.plot:
+        from hobguard_sim import plot
+
+        plot.plot_result(result, args.plot)
+        if not args.json:
+            print(f"plot written to {args.plot}")
+    return 0 if result.passed else 1
+
+
+def _device(args: argparse.Namespace) -> int:
+    import tomllib
+
+    from hobguard_sim.device import SimDevice
+    from hobguard_sim.realtime import PtyDevice
+
+    settings = None
+    physics = None
+    try:
+        if args.settings:
+            settings = json.loads(Path(args.settings).read_text())
+        if args.physics:
+            physics = tomllib.loads(Path(args.physics).read_text())
+        device = SimDevice(settings=settings, burner_params=physics, seed=args.seed)
+        pty = PtyDevice(device, speed=args.speed, trace_path=args.trace, link_path=args.link)
+    except (OSError, ValueError, tomllib.TOMLDecodeError) as err:
+        print(f"hobguard sim device: {err}", file=sys.stderr)
+        return 2
+    print(pty.path, flush=True)
+    print(
+        f"# simulated hob {device.app.device_id if device.app else ''} with burners {', '.join(device.names)}; "
+        f"speed x{args.speed:g}; type actions (ignite BURNER, off BURNER, blowout BURNER, quit)",
+        file=sys.stderr,
+        flush=True,
+    )
+    pty.start()
+    try:
+        for line in sys.stdin:
+            if line.strip().lower() in ("quit", "exit"):
+                break
+            pty.act(line)
+        else:
+            # stdin closed (e.g. started by a test or a service): run until killed
+            import signal
+            import threading
+
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            while not stop.wait(3600):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        pty.stop()
+    return 0
