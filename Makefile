@@ -1,0 +1,88 @@
+# hobguard: developer entry points. `make help` lists them.
+#
+# Everything runs from the project's own virtualenv (.venv) and the
+# npm-installed MicroPython WebAssembly port (tools/mpy-wasm/node_modules).
+# `make setup` creates both; stamp files make it a no-op when nothing changed.
+
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+WASM_DIR := tools/mpy-wasm
+PORT ?= /dev/ttyUSB0
+PYTEST_ARGS ?=
+FLASH_ARGS ?=
+
+SETUP_STAMP := $(VENV)/.hobguard-setup
+WASM_STAMP := $(WASM_DIR)/node_modules/.hobguard-setup
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test lint bench soak demo deploy flash clean distclean
+
+help:
+	@echo "make setup    create .venv (pip install -e '.[dev,device]') and install the MicroPython WebAssembly port"
+	@echo "make test     run the test suite (pytest)"
+	@echo "make lint     ruff over host, sim, firmware, tests, tools; pyright over firmware with the MicroPython stubs"
+	@echo "make bench    run the benchmarks (python -m bench)"
+	@echo "make soak     run the long soak tests (pytest -m soak)"
+	@echo "make demo     simulated hob + embedded broker + bridge, no hardware"
+	@echo "make deploy   compile the firmware and copy it to a board: make deploy PORT=/dev/ttyUSB0"
+	@echo "make flash    write a MicroPython image to a board: make flash PORT=/dev/ttyUSB0"
+	@echo "make clean    remove build output and caches (distclean: also .venv and node_modules)"
+
+setup: $(SETUP_STAMP) $(WASM_STAMP)
+
+$(PYTHON):
+	$(PY) -m venv $(VENV)
+
+# Reinstalled when pyproject.toml changes. `pyright --version` makes the
+# pyright wrapper fetch its Node package now, if it ever needs to, rather
+# than during a test. .venv/mpy-typeshed points pyright (pyrightconfig.json)
+# at the site-packages folder holding the MicroPython stdlib stubs.
+$(SETUP_STAMP): pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install --disable-pip-version-check -q -e '.[dev,device]'
+	$(BIN)/pyright --version
+	ln -sfn "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" $(VENV)/mpy-typeshed
+	touch $@
+
+$(WASM_STAMP): $(WASM_DIR)/package.json $(WASM_DIR)/package-lock.json
+	cd $(WASM_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+test: setup
+	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check host sim firmware tests tools
+	$(BIN)/pyright
+
+bench: setup
+	@if [ -d bench ]; then \
+		$(PYTHON) -m bench; \
+	else \
+		echo "bench: not yet (no bench/ package)"; \
+	fi
+	$(PYTHON) tools/heap_report.py
+
+# Exit status 5 is pytest's "no test selected": no soak test exists yet.
+soak: setup
+	@$(PYTHON) -m pytest -q -p no:cacheprovider -m soak $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "soak: no soak tests yet"; exit 0; fi; exit $$rc
+
+demo: setup
+	$(BIN)/hobguard demo
+
+deploy: setup
+	$(BIN)/hobguard deploy --port $(PORT)
+
+flash: setup
+	$(BIN)/hobguard flash --port $(PORT) $(FLASH_ARGS)
+
+clean:
+	rm -rf build dist out .pytest_cache .ruff_cache .hypothesis
+	rm -rf host/*.egg-info firmware/*.egg-info sim/*.egg-info *.egg-info
+	find . -path ./$(VENV) -prune -o -path ./$(WASM_DIR)/node_modules -prune -o \
+		\( -name __pycache__ -type d -prune -exec rm -rf {} + \) -o \( -name '*.mpy' -type f -exec rm -f {} + \)
+
+distclean: clean
+	rm -rf $(VENV) $(WASM_DIR)/node_modules
