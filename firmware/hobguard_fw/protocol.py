@@ -83,7 +83,7 @@ def decode(line, limit=MAX_LINE):
     if star < 0 or len(line) - star != 10:
         raise ProtocolError(E_FRAME, "line has no ' *' and 8-digit checksum")
     body = line[len(PREFIX) : star]
-    given = line[star + 2 :].lower()
+    given = line[star + 2 :]
     if given != checksum(body):
         raise ProtocolError(E_CRC, "checksum mismatch")
     try:
