@@ -11,10 +11,8 @@
 # nothing here can make gas flow.
 try:
     from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+except ImportError:  # CPython (host, simulator)
+    const = lambda x: x  # noqa: E731
 
 
 TICKS_PERIOD = const(1 << 30)
@@ -43,7 +41,7 @@ def ticks_diff(end, start):
 
 class HobError(Exception):
     def __init__(self, code, message):
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.code = code
         self.message = message
 
@@ -58,15 +56,15 @@ class Burner:
         self.flame_since = 0  # when the flame last lit (valid while flame)
         self.lit_order = 0  # larger = lit more recently
         self.bad_samples = 0
-        self.sensor_fault = None  # None or a code
+        self.sensor_fault = None  # type: str | None
         self.relay_changed_at = 0
         self.timer_deadline = None  # ticks, or None
         self.timer_warned = False
         self.guard_deadline = None  # left-on cut time once warned, else None
         self.cut_until = None  # ticks when the cut pulse ends, or None
         self.verify_deadline = None  # ticks by which the flame must be out
-        self.last_cut_reason = None
-        self.cut_fault = None  # "cut_failed" once a cut did not shut the gas
+        self.last_cut_reason = None  # type: str | None
+        self.cut_fault = None  # type: str | None  # "cut_failed" once a cut did not shut the gas
 
 
 class Hob:

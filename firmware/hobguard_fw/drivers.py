@@ -3,10 +3,8 @@
 # pass its fakes and the same code runs on the board and in the simulator.
 try:
     from micropython import const
-except ImportError:
-
-    def const(x):
-        return x
+except ImportError:  # CPython (host, simulator)
+    const = lambda x: x  # noqa: E731
 
 
 # ADS1115 registers and config bits (TI SBAS444, section 8.6).

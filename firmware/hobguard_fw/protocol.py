@@ -45,7 +45,7 @@ MAX_ID = 2147483647
 
 class ProtocolError(Exception):
     def __init__(self, code, message, request_id=None):
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
