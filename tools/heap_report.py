@@ -78,12 +78,11 @@ def main(argv=None):
         print(f"MicroPython heap: not measured ({h['error']})")
     else:
         print(f"MicroPython heap (WebAssembly port, first heap area {h['heapsize']} bytes):")
-        for stage in ("baseline", "import", "construct"):
-            if stage in h["stages"]:
-                print(f"  after {stage:<22} {h['stages'][stage]:7d} bytes in use")
-        print(f"  firmware's share            {h['firmware_bytes']:7d} bytes")
-        if h.get("grew_past_heapsize"):
-            print(f"  the heap grew past its first area ({h.get('gc_total')} bytes in all)")
+        for stage, used in sorted(h["stages"].items(), key=lambda item: item[1]):
+            print(f"  after {stage:<22} {used:7d} bytes in use")
+        print(f"  firmware's share            {h['firmware_bytes']:7d} bytes (incl. ~5 KB of test fakes)")
+        # The port collects garbage only between runPython() calls, so a long
+        # stage grows the heap with garbage that the next measurement frees.
     return 0
 
 

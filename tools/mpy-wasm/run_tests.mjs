@@ -49,6 +49,30 @@ const HEAP_STAGES = [
     "keep['hob'] = hobguard_fw.core.Hob(hobguard_fw.settings.defaults(), 0)\n" +
       "keep['hob'].tick(0)\n",
   ],
+  ["import app", "del keep['hob']\nimport hobguard_fw.drivers\nimport hobguard_fw.app\n"],
+  [
+    // The whole app after start-up: booted on the MicroPython-compatible
+    // fakes of tests/mp/mpfakes.py and run for 60 simulated seconds.
+    "app started",
+    "import mpfakes\n" +
+      "_clock = mpfakes.Time()\n" +
+      "_machine = mpfakes.Machine(_clock)\n" +
+      "_link = mpfakes.Link()\n" +
+      "keep['app'] = hobguard_fw.app.App(_machine, _clock, _link, root=mpfakes.fresh_root())\n" +
+      "while _clock.now < 60000:\n" +
+      "    _clock.now += max(1, keep['app'].step())\n" +
+      "    _link.out = []\n" +
+      "keep['clock'] = _clock\n" +
+      "keep['link'] = _link\n" +
+      "del _clock, _machine, _link\n",
+  ],
+  [
+    // A simulated hour later the heap in use must be what it was.
+    "app after 1 h",
+    "while keep['clock'].now < 3660000:\n" +
+      "    keep['clock'].now += max(1, keep['app'].step())\n" +
+      "    keep['link'].out = []\n",
+  ],
 ];
 
 function usage(message) {
@@ -162,29 +186,37 @@ print(${pyString(MARK)} + json.dumps(_results))
 `;
 }
 
-// Python run inside MicroPython to measure the heap stage by stage.
-function heapProgram(heapsize) {
-  const stages = HEAP_STAGES.map(([name, code]) => [name, code]);
-  return `
+// Python run inside MicroPython to measure the heap stage by stage, as a
+// list of programs run one after another in the same interpreter. This port
+// cannot scan the WebAssembly stack, so gc.collect() only frees garbage when
+// no Python code is running below it: each stage runs in its own
+// runPython() call, and the heap is measured in the next one.
+function heapPrograms(heapsize) {
+  const programs = [
+    `
 import sys, gc, json
 if "/lib" in sys.path:
     sys.path.remove("/lib")
 sys.path.insert(0, "/lib")
+sys.path.append("/tests_mp")
 keep = {}
-_stages = json.loads(${pyString(JSON.stringify(stages))})
 _report = {"heapsize": ${heapsize}, "stages": {}}
-for _stage in _stages:
-    exec(_stage[1], globals())
-    gc.collect()
-    _report["stages"][_stage[0]] = gc.mem_alloc()
+`,
+  ];
+  for (const [name, code] of HEAP_STAGES) {
+    programs.push(code || "pass");
+    programs.push(`gc.collect()\n_report["stages"][${pyString(name)}] = gc.mem_alloc()\n`);
+  }
+  const last = HEAP_STAGES[HEAP_STAGES.length - 1][0];
+  programs.push(`
 _base = _report["stages"]["baseline"]
-_last = _stages[-1][0]
-_report["mem_alloc"] = _report["stages"][_last]
-_report["firmware_bytes"] = _report["stages"][_last] - _base
+_report["mem_alloc"] = _report["stages"][${pyString(last)}]
+_report["firmware_bytes"] = _report["mem_alloc"] - _base
 import micropython
 micropython.mem_info()  # its "GC: total:" line tells whether the heap grew
 print(${pyString(MARK)} + json.dumps(_report))
-`;
+`);
+  return programs;
 }
 
 async function main() {
@@ -206,22 +238,22 @@ async function main() {
   const mp = await loadMicroPython({ heapsize: options.heapsize, stdout: output, stderr: output });
 
   copyTree(mp.FS, firmwareDir, "/lib/hobguard_fw");
-  let program;
+  const testFiles = copyTree(mp.FS, testsDir, "/tests_mp");
+  let programs;
   if (options.heap) {
-    program = heapProgram(options.heapsize);
+    programs = heapPrograms(options.heapsize);
   } else {
-    const testFiles = copyTree(mp.FS, testsDir, "/tests_mp");
     let modules = testFiles
       .filter((rel) => !rel.includes("/") && /^test_.*\.py$/.test(rel))
       .map((rel) => rel.slice(0, -3));
     if (options.only) modules = modules.filter((name) => options.only.includes(name));
-    program = testsProgram(modules);
+    programs = [testsProgram(modules)];
   }
   mkdirs(mp.FS, "/work");
   mp.FS.chdir("/work");
 
   try {
-    mp.runPython(program);
+    for (const program of programs) mp.runPython(program);
   } catch (error) {
     process.stderr.write("run_tests.mjs: MicroPython raised:\n" + (error.message || String(error)) + "\n");
     process.exit(2);
