@@ -98,3 +98,25 @@ def test_is_number_rejects_non_finite():
     assert not protocol.is_number(math.inf)
     assert not protocol.is_number(True)
     assert protocol.is_number(2.5)
+
+
+def test_largest_state_frame_fits_a_line():
+    from hobguard_fw import core
+    from hobguard_fw import settings as store
+
+    config = store.defaults()
+    config["device_id"] = "d" * 32
+    config["burners"] = [
+        {"id": "b" * 15 + str(i), "relay_pin": 20 + i, "adc_address": 72 + i // 2, "adc_pair": i % 2} for i in range(4)
+    ]
+    checked, errors = store.validate(config)
+    assert not errors
+    snap = core.Hob(checked, 0).snapshot(0)
+    for burner in snap["burners"]:
+        burner.update(last_cut_reason="left_on", fault="cut_failed", timer_remaining_s=43200,
+                      tc_mv=-123.45, left_on_cut_in_s=7200, gas="unknown", flame="unknown")
+    snap.update(t="state", device=config["device_id"], fault="cut_failed", reset_cause="deep_sleep",
+                uptime_s=2**31, events_dropped=2**31)
+    line = protocol.encode(snap)
+    assert len(line) <= protocol.MAX_LINE
+    assert protocol.decode(line) == snap

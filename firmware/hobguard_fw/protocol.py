@@ -7,9 +7,9 @@ import binascii
 
 PROTOCOL_VERSION = 1
 PREFIX = "HG1 "
-# Longest line either side accepts, prefix and checksum included. A device
-# with four burners sends a state frame well under this.
-MAX_LINE = 1024
+# Longest device->host line, prefix and checksum included. The largest state
+# frame (four burners, longest ids, every field filled) is about 1.1 KB.
+MAX_LINE = 2048
 # Longest command line a device accepts: commands are short, so a long line
 # is garbage and is refused before anything parses it.
 MAX_REQUEST = 256
