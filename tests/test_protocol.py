@@ -4,9 +4,9 @@ anything but parse correctly or raise ProtocolError."""
 import math
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from hobguard_fw import protocol
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 burner_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=16)
 finite_minutes = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)

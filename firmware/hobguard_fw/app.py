@@ -21,8 +21,8 @@ class UsbLink:
     Ctrl-C still reaches MicroPython, so mpremote can always take over."""
 
     def __init__(self):
-        import sys
         import select
+        import sys
 
         self.stdin = sys.stdin
         self.stdout = sys.stdout

@@ -2,8 +2,8 @@
 # Imported by the firmware (MicroPython) and by the host bridge and simulator
 # (CPython), so it uses only what both have: json, binascii.crc32.
 # Specification with examples: docs/protocol.md.
-import json
 import binascii
+import json
 
 PROTOCOL_VERSION = 1
 PREFIX = "HG1 "

@@ -116,21 +116,29 @@ def _device(args: argparse.Namespace) -> int:
     )
     pty.start()
     try:
-        for line in sys.stdin:
-            if line.strip().lower() in ("quit", "exit"):
-                break
-            pty.act(line)
-        else:
-            # stdin closed (e.g. started by a test or a service): run until killed
-            import signal
-            import threading
-
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            while not stop.wait(3600):
-                pass
+        if _read_actions(pty):
+            _wait_for_sigterm()  # stdin closed (a test, a service): run until killed
     except KeyboardInterrupt:
         pass
     finally:
         pty.stop()
     return 0
+
+
+def _read_actions(pty) -> bool:
+    """Pass each stdin line to the device; True when stdin simply ended."""
+    for line in sys.stdin:
+        if line.strip().lower() in ("quit", "exit"):
+            return False
+        pty.act(line)
+    return True
+
+
+def _wait_for_sigterm() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while not stop.wait(3600):
+        pass

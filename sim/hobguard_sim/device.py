@@ -22,8 +22,8 @@ from hobguard_fw import app as firmware_app
 from hobguard_fw import protocol
 from hobguard_fw import settings as fw_settings
 
-from .fakes import Board, Clock, FakeLink, FakeTime, SimReset
 from . import physics as phys
+from .fakes import Board, Clock, FakeLink, FakeTime, SimReset
 
 # Time from a reset until main.py runs again (boot ROM, MicroPython start,
 # imports). A G-level guess; the relays are de-energised meanwhile.

@@ -1,8 +1,8 @@
 # The firmware App on minimal fakes: boot, serial commands, settings file,
 # lock persistence. Runs under CPython and inside real MicroPython.
+import mpfakes
 from hobguard_fw import app, protocol
 from hobguard_fw import settings as store
-import mpfakes
 
 
 def boot(root=None, settings_text=None, state_text=None):
