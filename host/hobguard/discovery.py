@@ -1,0 +1,455 @@
+"""Home Assistant MQTT discovery, as data.
+
+`ENTITIES` is the one table: every entity hobguard shows in Home Assistant,
+per burner or per device, with its component and the keys of its discovery
+config. `configs()` expands it for one device (from its hello reply) into
+{discovery topic: config}; nothing else in the bridge knows about entities.
+
+Conventions, kept the same for every row (and checked by one parametrised
+test): per-entity topics `<prefix>/<component>/<node_id>/<object_id>/config`,
+retained; a `unique_id`; the same device block (identifiers, name,
+manufacturer, model, sw_version); an availability list of the bridge's last
+will and the device's heartbeat availability with `availability_mode: all`.
+
+Strings in the table may hold `$state` (the burner or device state topic),
+`$cmd` (the command topic root: `<base>/<device>` or `<base>/<device>/<burner>`),
+`$burner` / `$Burner` (the burner id / its display name) and `$event`.
+A value `Hello("key")` is taken from the device's hello reply (a number).
+Jinja templates (`{{ … }}`) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+
+from . import __version__
+
+# Every event_type the event entity accepts: the device's events plus the
+# bridge's `rejected`. Home Assistant drops events of types not listed.
+EVENT_TYPES = [
+    "cut",
+    "cut_verified",
+    "cut_unverified",
+    "warning",
+    "fault",
+    "fault_cleared",
+    "rejected",
+    "ignited",
+    "flame_out",
+    "boot",
+    "timer_set",
+    "timer_cancelled",
+    "lock",
+]
+
+
+@dataclass(frozen=True)
+class Hello:
+    """A discovery value taken from the device's hello reply."""
+
+    key: str
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    scope: str  # "burner" or "device"
+    component: str  # Home Assistant platform
+    key: str  # object id (per burner: prefixed with the burner id)
+    config: dict[str, Any]
+
+
+# Templates shared by several rows. A value Home Assistant cannot place
+# renders as "None", which every MQTT platform reads as "unknown".
+_ON_OFF_FAULT = "{{ 'ON' if value_json.fault else 'OFF' }}"
+_DIAG = "diagnostic"
+
+ENTITIES: list[Entity] = [
+    # -- per burner ---------------------------------------------------------
+    Entity(
+        "burner",
+        "valve",
+        "gas",
+        {
+            "name": "$Burner gas",
+            "device_class": "gas",
+            "command_topic": "$cmd/gas/set",
+            # Close-only: with payload_open null Home Assistant offers no
+            # open service at all. hobguard can never open gas.
+            "payload_open": None,
+            "payload_close": "CLOSE",
+            "payload_stop": None,
+            "reports_position": False,
+            "optimistic": False,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.gas if value_json.gas in ['open', 'closed'] else 'None' }}",
+            "state_open": "open",
+            "state_closed": "closed",
+        },
+    ),
+    Entity(
+        "burner",
+        "binary_sensor",
+        "flame",
+        {
+            "name": "$Burner flame",
+            "device_class": "heat",
+            "state_topic": "$state",
+            "value_template": "{{ {'on': 'ON', 'off': 'OFF'}.get(value_json.flame, 'None') }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+        },
+    ),
+    Entity(
+        "burner",
+        "number",
+        "timer",
+        {
+            "name": "$Burner timer",
+            "icon": "mdi:timer-outline",
+            "command_topic": "$cmd/timer/set",
+            "state_topic": "$state",
+            "value_template": "{{ ((value_json.timer_remaining_s or 0) / 60) | round(0, 'ceil') | int }}",
+            # Home Assistant's default min is 1: 0 (= cancel) must be allowed.
+            "min": 0,
+            "max": Hello("timer_max_min", 720),
+            "step": 1,
+            "mode": "box",
+            "unit_of_measurement": "min",
+        },
+    ),
+    Entity(
+        "burner",
+        "sensor",
+        "time_left",
+        {
+            "name": "$Burner time left",
+            "device_class": "duration",
+            "unit_of_measurement": "s",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.timer_remaining_s }}",
+        },
+    ),
+    Entity(
+        "burner",
+        "sensor",
+        "timer_end",
+        {
+            "name": "$Burner timer ends",
+            "device_class": "timestamp",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.timer_deadline }}",
+        },
+    ),
+    Entity(
+        "burner",
+        "button",
+        "timer_plus_10",
+        {
+            "name": "$Burner timer +10 min",
+            "icon": "mdi:timer-plus-outline",
+            "command_topic": "$cmd/timer/extend",
+            "payload_press": "10",
+        },
+    ),
+    Entity(
+        "burner",
+        "button",
+        "timer_cancel",
+        {
+            "name": "$Burner timer cancel",
+            "icon": "mdi:timer-off-outline",
+            "command_topic": "$cmd/timer/cancel",
+            "payload_press": "CANCEL",
+        },
+    ),
+    Entity(
+        "burner",
+        "sensor",
+        "thermocouple",
+        {
+            "name": "$Burner thermocouple",
+            "device_class": "voltage",
+            "unit_of_measurement": "mV",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.tc_mv }}",
+        },
+    ),
+    Entity(
+        "burner",
+        "sensor",
+        "relay",
+        {
+            "name": "$Burner relay",
+            "icon": "mdi:electric-switch",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.relay }}",
+        },
+    ),
+    Entity(
+        "burner",
+        "sensor",
+        "last_cut",
+        {
+            "name": "$Burner last cut reason",
+            "icon": "mdi:fire-off",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.last_cut_reason or 'none' }}",
+        },
+    ),
+    Entity(
+        "burner",
+        "binary_sensor",
+        "fault",
+        {
+            "name": "$Burner fault",
+            "device_class": "problem",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": _ON_OFF_FAULT,
+            "json_attributes_topic": "$state",
+            "json_attributes_template": "{{ {'fault': value_json.fault} | tojson }}",
+        },
+    ),
+    Entity(
+        "burner",
+        "button",
+        "clear_fault",
+        {
+            "name": "$Burner clear fault",
+            "icon": "mdi:restore-alert",
+            "entity_category": "config",
+            "command_topic": "$cmd/fault/clear",
+            "payload_press": "CLEAR",
+        },
+    ),
+    # -- per device -----------------------------------------------------------
+    Entity(
+        "device",
+        "switch",
+        "child_lock",
+        {
+            "name": "Child lock",
+            "icon": "mdi:lock",
+            "command_topic": "$cmd/lock/set",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+            "state_topic": "$state",
+            "value_template": "{{ 'ON' if value_json.locked else 'OFF' }}",
+            "state_on": "ON",
+            "state_off": "OFF",
+        },
+    ),
+    Entity(
+        "device",
+        "button",
+        "cut_all",
+        {
+            "name": "Cut all burners",
+            "icon": "mdi:fire-off",
+            "command_topic": "$cmd/gas/set",
+            "payload_press": "CLOSE",
+        },
+    ),
+    Entity(
+        "device",
+        "binary_sensor",
+        "problem",
+        {
+            "name": "Problem",
+            "device_class": "problem",
+            "state_topic": "$state",
+            "value_template": _ON_OFF_FAULT,
+            "json_attributes_topic": "$state",
+            "json_attributes_template": "{{ {'fault': value_json.fault} | tojson }}",
+        },
+    ),
+    Entity(
+        "device",
+        "event",
+        "events",
+        {
+            "name": "Events",
+            "icon": "mdi:stove",
+            "state_topic": "$event",
+            "event_types": EVENT_TYPES,
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "fault_code",
+        {
+            "name": "Fault code",
+            "icon": "mdi:alert-circle-outline",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.fault or 'none' }}",
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "uptime",
+        {
+            "name": "Uptime",
+            "device_class": "duration",
+            "unit_of_measurement": "s",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.uptime_s }}",
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "reset_cause",
+        {
+            "name": "Last reset cause",
+            "icon": "mdi:restart",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.reset_cause }}",
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "events_dropped",
+        {
+            "name": "Events dropped",
+            "icon": "mdi:counter",
+            "entity_category": _DIAG,
+            "enabled_by_default": False,
+            "state_class": "total_increasing",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.events_dropped }}",
+        },
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Where a device's data lives, from the base topic and ids."""
+
+    base: str
+    device: str
+    bridge: str
+
+    @property
+    def root(self) -> str:
+        return f"{self.base}/{self.device}"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.root}/availability"
+
+    @property
+    def bridge_availability(self) -> str:
+        return bridge_availability_topic(self.base, self.bridge)
+
+    @property
+    def state(self) -> str:
+        return f"{self.root}/state"
+
+    @property
+    def event(self) -> str:
+        return f"{self.root}/event"
+
+    def burner_state(self, burner: str) -> str:
+        return f"{self.root}/{burner}/state"
+
+
+# A device id usable as one MQTT topic level and in discovery topics.
+TOPIC_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def bridge_availability_topic(base: str, bridge_id: str) -> str:
+    return f"{base}/bridge/{bridge_id}/availability"
+
+
+def node_id(device_id: str) -> str:
+    """A discovery topic level from a device id ([a-zA-Z0-9_-] only)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", device_id)
+
+
+def display_name(burner: str) -> str:
+    return burner.replace("_", " ").capitalize()
+
+
+def _expand(value: Any, subs: dict[str, str], hello: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return Template(value).safe_substitute(subs)
+    if isinstance(value, Hello):
+        found = hello.get(value.key, value.default)
+        return found if found is not None else value.default
+    if isinstance(value, list):
+        return [_expand(v, subs, hello) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, subs, hello) for k, v in value.items()}
+    return value
+
+
+def device_block(device_id: str, hello: dict[str, Any]) -> dict[str, Any]:
+    burners = hello.get("burners") or []
+    return {
+        "identifiers": [f"hobguard_{device_id}"],
+        "name": f"Hob {device_id}",
+        "manufacturer": "hobguard",
+        "model": f"hobguard gas cut-off, {len(burners)} burner{'s' if len(burners) != 1 else ''}",
+        "sw_version": str(hello.get("fw", "")),
+        "serial_number": device_id,
+    }
+
+
+ORIGIN = {"name": "hobguard bridge", "sw_version": __version__}
+
+
+def configs(topics: Topics, hello: dict[str, Any], prefix: str = "homeassistant") -> dict[str, dict[str, Any]]:
+    """Every discovery config for one device: {config topic: payload dict}."""
+    device = device_block(topics.device, hello)
+    availability = [{"topic": topics.bridge_availability}, {"topic": topics.availability}]
+    node = node_id(topics.device)
+    out: dict[str, dict[str, Any]] = {}
+    for entity in ENTITIES:
+        if entity.scope == "burner":
+            scopes = [(b, f"{b}_{entity.key}") for b in hello.get("burners") or []]
+        else:
+            scopes = [(None, entity.key)]
+        for burner, object_id in scopes:
+            subs = {
+                "state": topics.burner_state(burner) if burner else topics.state,
+                "cmd": f"{topics.root}/{burner}" if burner else topics.root,
+                "event": topics.event,
+                "burner": burner or "",
+                "Burner": display_name(burner) if burner else "",
+            }
+            config = _expand(entity.config, subs, hello)
+            config.update(
+                {
+                    "unique_id": f"hobguard_{node}_{object_id}",
+                    "device": device,
+                    "origin": ORIGIN,
+                    "availability": availability,
+                    "availability_mode": "all",
+                    "payload_available": "online",
+                    "payload_not_available": "offline",
+                    "qos": 1,
+                }
+            )
+            out[f"{prefix}/{entity.component}/{node}/{object_id}/config"] = config
+    return out
+
+
+def payload(config: dict[str, Any]) -> str:
+    return json.dumps(config, separators=(",", ":"), sort_keys=True)

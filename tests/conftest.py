@@ -1,0 +1,448 @@
+"""Shared fixtures: throwaway Mosquitto brokers, a simulated hob behind a pty
+(`hobguard sim device`), and an MQTT test client that records what it sees.
+
+Brokers run on a free localhost port with a config in a temp dir, never on
+1883; they are skipped (not failed) when Mosquitto is not installed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or (
+    "/usr/bin/mosquitto_passwd" if os.path.exists("/usr/bin/mosquitto_passwd") else None
+)
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
+) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# -- Mosquitto -----------------------------------------------------------------------
+
+
+@dataclass
+class TlsFiles:
+    ca: Path
+    cert: Path
+    key: Path
+
+
+class Mosquitto:
+    """One throwaway broker. restart() keeps the port (the broker restarts,
+    clients reconnect); persistence is off, so retained messages are lost."""
+
+    def __init__(self, workdir: Path, tls: TlsFiles | None = None, users: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
+        self.users = users or {}
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "mosquitto.log"
+        self.conf_path = workdir / "mosquitto.conf"
+        self._write_config()
+
+    def _write_config(self) -> None:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            # Running as root, mosquitto would switch to the `mosquitto` user
+            # and lose access to the temp files: stay who we are.
+            f"user {pwd.getpwuid(os.getuid()).pw_name}",
+        ]
+        if self.users:
+            passwd = self.workdir / "passwd"
+            passwd.write_text("")
+            for user, password in self.users.items():
+                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwd), user, password], check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        else:
+            lines.append("allow_anonymous true")
+        if self.tls:
+            lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
+        self.conf_path.write_text("\n".join(lines) + "\n")
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                log = self.log_path.read_text() if self.log_path.exists() else ""
+                raise RuntimeError(f"mosquitto exited ({self.proc.returncode}): {err}\n{log}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("mosquitto did not start listening") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+def _need_mosquitto() -> None:
+    if MOSQUITTO is None:
+        pytest.skip("mosquitto is not installed (Debian package `mosquitto`)")
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A plain broker shared by the session: anonymous, no TLS. Tests keep
+    apart by using their own base topic and discovery prefix."""
+    _need_mosquitto()
+    broker = Mosquitto(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def own_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A broker for one test (which may restart or stop it)."""
+    _need_mosquitto()
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def make_ca(workdir: Path, host: str = "localhost") -> TlsFiles:
+    """A throwaway CA and a server certificate for `host` and 127.0.0.1."""
+    x509 = pytest.importorskip("cryptography.x509")
+    import ipaddress
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hobguard test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(workdir / "ca.crt", workdir / "server.crt", workdir / "server.key")
+    files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
+    files.key.chmod(0o600)
+    return files
+
+
+TLS_USER = ("hobguard", "s3cret-pässword")
+
+
+@pytest.fixture(scope="session")
+def tls_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mosquitto, TlsFiles]]:
+    """A broker with TLS (throwaway CA) and password authentication only."""
+    _need_mosquitto()
+    if MOSQUITTO_PASSWD is None:
+        pytest.skip("mosquitto_passwd is not installed")
+    workdir = tmp_path_factory.mktemp("mosquitto-tls")
+    tls = make_ca(workdir / "ca")
+    broker = Mosquitto(workdir, tls=tls, users={TLS_USER[0]: TLS_USER[1]})
+    broker.start()
+    yield broker, tls
+    broker.stop()
+
+
+# -- an MQTT client that records --------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    topic: str
+    payload: bytes
+    retain: bool
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def text(self) -> str:
+        return self.payload.decode()
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+_client_ids = itertools.count(1)
+
+
+class Recorder:
+    """A paho client that subscribes to topics and keeps every message."""
+
+    def __init__(self, url: str, topics: list[str], **tls: Any) -> None:
+        import paho.mqtt.client as paho
+        from hobguard.config import parse_broker_url
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        settings = parse_broker_url(url)
+        self.messages: list[Seen] = []
+        self.cond = threading.Condition()
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"test-recorder-{os.getpid()}-{next(_client_ids)}"
+        )
+        if settings.username:
+            self.client.username_pw_set(settings.username, settings.password)
+        if tls.get("ca"):
+            self.client.tls_set(ca_certs=str(tls["ca"]))
+        self.topics = topics
+        self.subscribed = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.connect(settings.host, settings.port)
+        self.client.loop_start()
+        if not self.subscribed.wait(10):
+            raise RuntimeError("test recorder could not subscribe")
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        client.subscribe([(t, 1) for t in self.topics])
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        with self.cond:
+            self.messages.append(Seen(msg.topic, bytes(msg.payload), bool(msg.retain)))
+            self.cond.notify_all()
+
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> float:
+        sent_at = time.monotonic()
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(5)
+        return sent_at
+
+    def wait(self, predicate: Callable[[Seen], bool], timeout: float = 10.0, since: int = 0, what: str = "") -> Seen:
+        """The first message (from index `since`) for which predicate holds."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for seen in self.messages[since:]:
+                    try:
+                        if predicate(seen):
+                            return seen
+                    except (ValueError, KeyError, TypeError):
+                        pass
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    tail = "\n".join(f"  {m.topic} {m.payload[:160]!r}" for m in self.messages[-15:])
+                    raise AssertionError(f"timed out waiting for {what or 'a message'}; last messages:\n{tail}")
+                self.cond.wait(left)
+
+    def mark(self) -> int:
+        with self.cond:
+            return len(self.messages)
+
+    def last(self, topic: str) -> Seen | None:
+        with self.cond:
+            for seen in reversed(self.messages):
+                if seen.topic == topic:
+                    return seen
+        return None
+
+    def on(self, topic: str, since: int = 0) -> list[Seen]:
+        with self.cond:
+            return [m for m in self.messages[since:] if m.topic == topic]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def recorder_factory() -> Iterator[Callable[..., Recorder]]:
+    made: list[Recorder] = []
+
+    def make(url: str, topics: list[str], **tls: Any) -> Recorder:
+        recorder = Recorder(url, topics, **tls)
+        made.append(recorder)
+        return recorder
+
+    yield make
+    for recorder in made:
+        recorder.close()
+
+
+# -- the simulated hob behind a pty -------------------------------------------------------
+
+
+class SimDeviceProcess:
+    """`hobguard sim device` as a subprocess: the real firmware on a
+    simulated hob behind a pty. `link` is a stable symlink to the pty."""
+
+    def __init__(self, workdir: Path, speed: float = 20.0, settings: dict[str, Any] | None = None) -> None:
+        self.workdir = workdir
+        self.link = workdir / "hob.tty"
+        self.trace = workdir / "trace.jsonl"
+        argv = [
+            sys.executable,
+            "-m",
+            "hobguard.cli",
+            "sim",
+            "device",
+            "--speed",
+            str(speed),
+            "--link",
+            str(self.link),
+            "--trace",
+            str(self.trace),
+        ]
+        if settings is not None:
+            path = workdir / "settings.json"
+            path.write_text(json.dumps(settings))
+            argv += ["--settings", str(path)]
+        self.stderr_path = workdir / "sim.log"
+        self.stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=REPO
+        )
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline().strip()
+        if not first:
+            raise RuntimeError("hobguard sim device printed no pty path: " + self.stderr_path.read_text())
+        self.pty = first
+        wait_for(lambda: self.link.exists(), 5, what="the pty link")
+
+    def act(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.act("quit")
+                self.proc.wait(5)
+            except (BrokenPipeError, subprocess.TimeoutExpired, OSError):
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+
+
+@pytest.fixture
+def sim_device_factory(tmp_path: Path) -> Iterator[Callable[..., SimDeviceProcess]]:
+    made: list[SimDeviceProcess] = []
+
+    def make(speed: float = 20.0, settings: dict[str, Any] | None = None, name: str = "sim") -> SimDeviceProcess:
+        workdir = tmp_path / f"{name}{len(made)}"
+        workdir.mkdir()
+        device = SimDeviceProcess(workdir, speed=speed, settings=settings)
+        made.append(device)
+        return device
+
+    yield make
+    for device in made:
+        device.stop()
+
+
+_prefixes = itertools.count(1)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A base topic and discovery prefix no other test uses on the shared broker."""
+    return f"t{os.getpid()}x{next(_prefixes)}"

@@ -1,0 +1,212 @@
+"""MQTT command payloads are checked by the bridge before anything reaches
+the device: every kind of bad payload, on every command topic, becomes a
+`rejected` with a clear reason."""
+
+from __future__ import annotations
+
+import pytest
+from hobguard.bridge import (
+    BURNER_COMMANDS,
+    DEVICE_COMMANDS,
+    MAX_PAYLOAD,
+    Command,
+    Rejection,
+    command_subscriptions,
+    parse_command,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+BURNERS = ["left", "right"]
+TIMER_MAX = 720
+
+# Every command topic, as the part after <base>/<device>/.
+DEVICE_TOPICS = [suffix.split("/") for suffix in DEVICE_COMMANDS]
+BURNER_TOPICS = [["left", *suffix.split("/")] for suffix in BURNER_COMMANDS]
+ALL_TOPICS = DEVICE_TOPICS + BURNER_TOPICS
+
+
+def kind_of(rest: list[str]) -> str:
+    table = DEVICE_COMMANDS if len(rest) == 2 else BURNER_COMMANDS
+    return table["/".join(rest[-2:])][0]
+
+
+def check(rest: list[str], payload: bytes, retain: bool = False) -> Command | Rejection:
+    return parse_command(rest, payload, retain, BURNERS, TIMER_MAX)
+
+
+def topic_id(rest: list[str]) -> str:
+    return "/".join(rest)
+
+
+# -- good payloads ---------------------------------------------------------------
+
+GOOD = {
+    "close": (b"CLOSE", None),
+    "on_off": (b"ON", None),
+    "minutes_or_zero": (b"20", None),
+    "minutes": (b"10", None),
+    "any": (b"PRESS", None),
+}
+
+
+@pytest.mark.parametrize("rest", ALL_TOPICS, ids=topic_id)
+def test_a_good_payload_becomes_a_device_command(rest: list[str]) -> None:
+    result = check(rest, GOOD[kind_of(rest)][0])
+    assert isinstance(result, Command), result
+    if len(rest) == 3:
+        assert result.args["burner"] == "left"
+    else:
+        assert "burner" not in result.args
+
+
+@pytest.mark.parametrize(
+    "rest, payload, cmd, args",
+    [
+        (["gas", "set"], b"CLOSE", "cut", {}),
+        (["left", "gas", "set"], b"CLOSE", "cut", {"burner": "left"}),
+        (["lock", "set"], b"ON", "lock", {"on": True}),
+        (["lock", "set"], b"OFF", "lock", {"on": False}),
+        (["right", "timer", "set"], b"20", "timer_set", {"burner": "right", "minutes": 20}),
+        (["right", "timer", "set"], b"0", "timer_set", {"burner": "right", "minutes": 0}),
+        (["right", "timer", "set"], b"2.5", "timer_set", {"burner": "right", "minutes": 2.5}),
+        (["right", "timer", "set"], b"20.0", "timer_set", {"burner": "right", "minutes": 20}),
+        (["right", "timer", "set"], b"720", "timer_set", {"burner": "right", "minutes": 720}),
+        (["left", "timer", "extend"], b"10", "timer_extend", {"burner": "left", "minutes": 10}),
+        (["left", "timer", "cancel"], b"", "timer_cancel", {"burner": "left"}),
+        (["left", "timer", "cancel"], b"anything at all", "timer_cancel", {"burner": "left"}),
+        (["left", "fault", "clear"], b"CLEAR", "clear_fault", {"burner": "left"}),
+        (["fault", "clear"], b"", "clear_fault", {}),
+    ],
+)
+def test_command_mapping(rest: list[str], payload: bytes, cmd: str, args: dict) -> None:
+    result = check(rest, payload)
+    assert result == Command(cmd, args, args.get("burner"))
+    assert type(result.args.get("minutes", 0)) in (int, float)
+
+
+# -- bad payloads, every kind, every topic ----------------------------------------------
+
+COMMON_BAD = [
+    ("retained", b"CLOSE", True),
+    ("not_utf8", b"\xff\xfe\x80", False),
+    ("not_utf8", b"CLOSE\xc3", False),
+    ("too_long", b"1" * (MAX_PAYLOAD + 1), False),
+    ("too_long", b"CLOSE" + b" " * 200, False),
+]
+
+
+@pytest.mark.parametrize("rest", ALL_TOPICS, ids=topic_id)
+@pytest.mark.parametrize(
+    "reason, payload, retain", COMMON_BAD, ids=lambda v: repr(v)[:20] if isinstance(v, bytes) else str(v)
+)
+def test_common_bad_payloads_rejected(rest: list[str], reason: str, payload: bytes, retain: bool) -> None:
+    result = check(rest, payload, retain)
+    assert isinstance(result, Rejection)
+    assert result.reason == reason
+    assert result.detail
+    assert result.burner == (rest[0] if len(rest) == 3 else None)
+
+
+def test_retained_good_command_is_still_rejected() -> None:
+    result = check(["left", "gas", "set"], b"CLOSE", retain=True)
+    assert isinstance(result, Rejection) and result.reason == "retained"
+
+
+BAD_BY_KIND = {
+    "close": [
+        (b"", "empty"),
+        (b" CLOSE", "whitespace"),
+        (b"CLOSE\n", "whitespace"),
+        (b"\tCLOSE", "whitespace"),
+        (b"close", "bad_payload"),
+        (b"OPEN", "open_refused"),
+        (b"open", "open_refused"),
+        (b"ON", "bad_payload"),
+        (b"1", "bad_payload"),
+        (b'{"state":"CLOSE"}', "bad_payload"),
+        (b"CLOSE\x00", "bad_payload"),
+    ],
+    "on_off": [
+        (b"", "empty"),
+        (b" ON", "whitespace"),
+        (b"OFF ", "whitespace"),
+        (b"on", "bad_payload"),
+        (b"true", "bad_payload"),
+        (b"1", "bad_payload"),
+        (b'{"on":true}', "bad_payload"),
+    ],
+    "minutes": [
+        (b"", "empty"),
+        (b" 5", "whitespace"),
+        (b"5\n", "whitespace"),
+        (b"nan", "not_finite"),
+        (b"NaN", "not_finite"),
+        (b"inf", "not_finite"),
+        (b"-Infinity", "not_finite"),
+        (b"1e400", "not_finite"),
+        (b"1e9", "out_of_range"),
+        (b"99999999999999999999999", "out_of_range"),
+        (b"-1", "out_of_range"),
+        (b"0", "out_of_range"),
+        (b"721", "out_of_range"),
+        (b'{"minutes":5}', "not_a_number"),
+        (b"[5]", "not_a_number"),
+        (b'"5"', "not_a_number"),
+        (b"true", "not_a_number"),
+        (b"null", "not_a_number"),
+        (b"5min", "not_a_number"),
+        (b"0x10", "not_a_number"),
+        (b"1_0", "not_a_number"),
+        (b"five", "not_a_number"),
+    ],
+}
+BAD_BY_KIND["minutes_or_zero"] = [(p, r) for p, r in BAD_BY_KIND["minutes"] if p != b"0"]
+
+BAD_CASES = [(rest, payload, reason) for rest in ALL_TOPICS for payload, reason in BAD_BY_KIND.get(kind_of(rest), [])]
+
+
+@pytest.mark.parametrize("rest, payload, reason", BAD_CASES, ids=[f"{topic_id(r)}:{p!r}" for r, p, _ in BAD_CASES])
+def test_bad_payload_rejected_with_reason(rest: list[str], payload: bytes, reason: str) -> None:
+    result = check(rest, payload)
+    assert isinstance(result, Rejection), result
+    assert result.reason == reason
+
+
+def test_unknown_burner_rejected() -> None:
+    result = check(["oven", "gas", "set"], b"CLOSE")
+    assert isinstance(result, Rejection) and result.reason == "unknown_burner"
+    assert "left" in result.detail
+
+
+def test_unknown_command_topic_rejected() -> None:
+    for rest in (["left", "timer", "pause"], ["gas", "open"], ["a", "b", "c", "d"]):
+        result = check(rest, b"1")
+        assert isinstance(result, Rejection) and result.reason == "unknown_command"
+
+
+def test_timer_limit_comes_from_the_device() -> None:
+    assert isinstance(parse_command(["left", "timer", "set"], b"30", False, BURNERS, 20), Rejection)
+    assert isinstance(parse_command(["left", "timer", "set"], b"20", False, BURNERS, 20), Command)
+
+
+@given(st.binary(max_size=80))
+def test_no_payload_can_open_gas_or_crash(payload: bytes) -> None:
+    """Whatever arrives, the result is a rejection or one of the commands
+    listed; nothing raises, and a gas topic can only ever cut."""
+    for rest in ALL_TOPICS:
+        result = check(rest, payload)
+        assert isinstance(result, (Command, Rejection))
+        if isinstance(result, Command):
+            assert result.device_cmd in {"cut", "lock", "clear_fault", "timer_set", "timer_extend", "timer_cancel"}
+            if rest[-2:] == ["gas", "set"]:
+                assert payload == b"CLOSE" and result.device_cmd == "cut"
+
+
+def test_subscriptions_cover_every_command_topic() -> None:
+    subs = command_subscriptions("hobguard/hob-1")
+    assert "hobguard/hob-1/gas/set" in subs
+    assert "hobguard/hob-1/+/timer/set" in subs
+    assert len(subs) == len(DEVICE_COMMANDS) + len(BURNER_COMMANDS)
+    # Never a wildcard that would also match the bridge's own state topics.
+    assert not any(s.endswith("#") or s.endswith("/+/+") for s in subs)

@@ -1,0 +1,210 @@
+"""Device frames → the contract's state and event payloads, and the
+bridge's configuration (URLs, secrets, the TOML file)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hobguard import config as config_mod
+from hobguard.bridge import burner_states, device_state, event_payload
+
+NOW = datetime(2026, 11, 24, 18, 30, 0, tzinfo=timezone(timedelta(hours=1)))
+FRAME = {
+    "t": "state",
+    "device": "hob-1",
+    "locked": True,
+    "fault": "cut_failed",
+    "uptime_s": 321,
+    "reset_cause": "watchdog",
+    "events_dropped": 0,
+    "burners": [
+        {
+            "id": "left",
+            "gas": "open",
+            "relay": "closed",
+            "flame": "on",
+            "tc_mv": 12.5,
+            "timer_remaining_s": 90,
+            "left_on_cut_in_s": None,
+            "last_cut_reason": None,
+            "cutting": False,
+            "fault": None,
+        },
+        {
+            "id": "right",
+            "gas": "closed",
+            "relay": "open",
+            "flame": "off",
+            "tc_mv": 0.1,
+            "timer_remaining_s": None,
+            "left_on_cut_in_s": None,
+            "last_cut_reason": "timer",
+            "cutting": True,
+            "fault": "cut_failed",
+        },
+    ],
+}
+
+
+def test_device_state_holds_lock_fault_and_diagnostics() -> None:
+    state = device_state(FRAME, {"fw": "0.1.0", "burners": ["left", "right"]}, "/dev/ttyUSB0")
+    assert state["locked"] is True
+    assert state["fault"] == "cut_failed"
+    assert state["uptime_s"] == 321 and state["reset_cause"] == "watchdog"
+    assert state["fw"] == "0.1.0" and state["port"] == "/dev/ttyUSB0"
+    assert state["burners"] == ["left", "right"]
+
+
+def test_burner_state_has_every_contract_key() -> None:
+    states = burner_states(FRAME, NOW)
+    assert set(states) == {"left", "right"}
+    for state in states.values():
+        for key in (
+            "gas",
+            "relay",
+            "flame",
+            "tc_mv",
+            "timer_remaining_s",
+            "timer_deadline",
+            "last_cut_reason",
+            "fault",
+        ):
+            assert key in state
+    assert states["left"]["gas"] == "open" and states["left"]["flame"] == "on"
+    assert states["right"]["relay"] == "open" and states["right"]["last_cut_reason"] == "timer"
+
+
+def test_timer_deadline_is_iso_with_offset_from_host_time() -> None:
+    states = burner_states(FRAME, NOW)
+    deadline = datetime.fromisoformat(states["left"]["timer_deadline"])
+    assert deadline.utcoffset() == timedelta(hours=1)
+    assert deadline == NOW + timedelta(seconds=90)
+    assert states["left"]["timer_deadline"] == "2026-11-24T18:31:30+01:00"
+    assert states["right"]["timer_deadline"] is None
+
+
+def test_timer_deadline_does_not_flicker_with_each_frame() -> None:
+    first = burner_states(FRAME, NOW)["left"]["timer_deadline"]
+    # One second later the device says 88 s (rounding): the deadline holds.
+    later = dict(FRAME, burners=[dict(FRAME["burners"][0], timer_remaining_s=88), FRAME["burners"][1]])
+    again = burner_states(later, NOW + timedelta(seconds=1), {"left": first})["left"]["timer_deadline"]
+    assert again == first
+    # Extended by 10 minutes: it moves.
+    longer = dict(FRAME, burners=[dict(FRAME["burners"][0], timer_remaining_s=689), FRAME["burners"][1]])
+    moved = burner_states(longer, NOW + timedelta(seconds=1), {"left": first})["left"]["timer_deadline"]
+    assert moved != first
+
+
+def test_event_payload_has_type_burner_reason() -> None:
+    event = event_payload(
+        {"t": "evt", "event_type": "cut", "burner": "left", "reason": "timer", "seq": 7}, "hob-1", NOW
+    )
+    assert event["event_type"] == "cut" and event["burner"] == "left" and event["reason"] == "timer"
+    assert event["device"] == "hob-1" and event["seq"] == 7 and "t" not in event
+    boot = event_payload({"t": "evt", "event_type": "boot", "reset_cause": "power_on", "seq": 1}, "hob-1", NOW)
+    assert boot["burner"] is None and boot["reason"] is None
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+def args(**given: object) -> argparse.Namespace:
+    return argparse.Namespace(**given)
+
+
+def test_broker_url_forms() -> None:
+    m = config_mod.parse_broker_url("mqtt://broker.lan")
+    assert (m.host, m.port, m.tls, m.username) == ("broker.lan", 1883, False, None)
+    m = config_mod.parse_broker_url("mqtts://user:p%40ss@broker.lan")
+    assert (m.host, m.port, m.tls, m.username, m.password) == ("broker.lan", 8883, True, "user", "p@ss")
+    m = config_mod.parse_broker_url("mqtt://u:pw@10.0.0.2:1884")
+    assert m.port == 1884
+    assert config_mod.parse_broker_url("localhost:1999").port == 1999
+    with pytest.raises(config_mod.ConfigError):
+        config_mod.parse_broker_url("http://broker")
+
+
+def test_password_never_in_url_or_repr() -> None:
+    m = config_mod.parse_broker_url("mqtts://user:hunter2@broker.lan:8883")
+    assert "hunter2" not in m.url and "***" in m.url
+    assert "hunter2" not in repr(m)
+    assert config_mod.mask_url("mqtt://user:hunter2@h:1") == "mqtt://user:***@h:1"
+    assert config_mod.mask_url("mqtt://h:1") == "mqtt://h:1"
+    config = config_mod.build(args(broker="mqtt://u:hunter2@h", serial=["/dev/x"]), environ={})
+    assert "hunter2" not in repr(config)
+
+
+def test_password_sources_in_order(tmp_path) -> None:
+    pw_file = tmp_path / "pw"
+    pw_file.write_text("from-file\n")
+    base = {"broker": "mqtt://u:from-url@h", "serial": ["/dev/x"]}
+    assert config_mod.build(args(**base), environ={}).mqtt.password == "from-url"
+    env = {config_mod.PASSWORD_ENV: "from-env"}
+    assert config_mod.build(args(**base), environ=env).mqtt.password == "from-env"
+    assert config_mod.build(args(**base, password_file=str(pw_file)), environ=env).mqtt.password == "from-file"
+    assert (
+        config_mod.build(args(**base, password="cli", password_file=str(pw_file)), environ=env).mqtt.password == "cli"
+    )
+
+
+def test_config_file_and_command_line(tmp_path) -> None:
+    path = tmp_path / "bridge.toml"
+    path.write_text(
+        """
+[mqtt]
+broker = "mqtt://broker.lan:1884"
+username = "hob"
+password = "pw"
+[bridge]
+id = "kitchen"
+base_topic = "home/hob/"
+request_timeout_s = 2
+[serial]
+ports = ["/dev/ttyUSB0", "/dev/ttyUSB1"]
+"""
+    )
+    data = config_mod.load_file(str(path))
+    config = config_mod.build(args(), data, environ={})
+    assert config.serial_ports == ["/dev/ttyUSB0", "/dev/ttyUSB1"]
+    assert config.bridge_id == "kitchen" and config.base_topic == "home/hob"
+    assert config.mqtt.username == "hob" and config.mqtt.password == "pw" and config.mqtt.port == 1884
+    assert config.request_timeout_s == 2.0
+    assert config.mqtt.client_id == "hobguard-bridge-kitchen"
+    # The command line wins.
+    config = config_mod.build(args(serial=["/dev/ttyACM0"], bridge_id="hall", base_topic="x"), data, environ={})
+    assert config.serial_ports == ["/dev/ttyACM0"] and config.bridge_id == "hall" and config.base_topic == "x"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[mqtt]\nbrokr = 'x'\n", "unknown key"),
+        ("[mqt]\n", "unknown section"),
+        ("[bridge]\nrequest_timeout_s = 'soon'\n", "request_timeout_s"),
+        ("[bridge]\nid = 'a b'\n", "bridge id"),
+        ("[bridge]\nbase_topic = 'a/#'\n", "base_topic"),
+        ("[serial]\nports = '/dev/x'\n", "ports"),
+        ("not toml at all [", "config file"),
+    ],
+)
+def test_bad_config_files_say_what_is_wrong(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(config_mod.ConfigError, match=message):
+        config_mod.build(args(), config_mod.load_file(str(path)), environ={})
+
+
+def test_example_config_file_is_valid(tmp_path) -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "docs" / "bridge.example.toml"
+    data = config_mod.load_file(str(example))
+    # The example names certificate and password files that exist only on a
+    # real host: check the rest.
+    data["mqtt"] = {
+        k: v for k, v in data["mqtt"].items() if k not in ("ca_cert", "client_cert", "client_key", "password_file")
+    }
+    config = config_mod.build(args(), data, environ={})
+    assert config.serial_ports and config.mqtt.host
