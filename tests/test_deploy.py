@@ -445,9 +445,10 @@ def test_boot_event_is_found_among_rom_noise_and_other_frames():
             protocol.encode({"t": "evt", "event_type": "ignited"}).encode(),
         ]
     )
-    boot, before = deploy.read_boot_events(lines, lambda: False)
+    boot, before, state = deploy.read_boot_events(lines, lambda: False)
     assert boot["reset_cause"] == "power_on"
     assert [e["reason"] for e in before] == ["settings_invalid"]
+    assert state == {"t": "state", "locked": False}
 
 
 def test_no_boot_event_before_the_deadline_gives_none():
@@ -457,9 +458,39 @@ def test_no_boot_event_before_the_deadline_gives_none():
         polls.append(1)
         return len(polls) >= 3
 
-    boot, before = deploy.read_boot_events(iter([b""] * 10), deadline_reached)
-    assert boot is None and before == []
+    boot, before, state = deploy.read_boot_events(iter([b""] * 10), deadline_reached)
+    assert boot is None and before == [] and state is None
     assert len(polls) == 3
+
+
+def test_a_missed_boot_event_falls_back_to_the_state_frame():
+    from hobguard_fw import protocol
+
+    state = {
+        "t": "state",
+        "uptime_s": 4,
+        "reset_cause": "soft_reset",
+        "fault": None,
+        "burners": [{"id": "left", "flame": "off", "relay": "closed"}],
+    }
+    ticks = iter(range(100))
+    boot, before, seen = deploy.read_boot_events(
+        iter([protocol.encode(state).encode()] + [b""] * 5), lambda: next(ticks) >= 4
+    )
+    assert boot is None and seen == state
+    words = deploy.describe_state(seen)
+    assert "hobguard is running (up 4 s, started after a software reset" in words
+    assert "left flame off, relay closed" in words
+
+
+def test_deploy_fails_when_the_board_stays_silent(tmp_path, capsys, monkeypatch):
+    cross = deploy.cross_version()
+    board = FakeBoard("HGVER %s %d ESP32\n" % (cross.release_text, cross.mpy))
+    monkeypatch.setattr(deploy, "_run", board.run)
+    monkeypatch.setattr(deploy, "wait_for_boot", lambda port, timeout: (None, [], None))
+    code, out, err = run_cli(["deploy", "--port", "p", "--timeout", "3", "--build-dir", str(tmp_path / "d")], capsys)
+    assert code == 1
+    assert "no boot event from the board within 3 s" in err
 
 
 # -- deploy end to end with a fake board ------------------------------------------
@@ -497,7 +528,7 @@ def test_deploy_copies_restarts_and_shows_the_boot_event(tmp_path, capsys, monke
     board = FakeBoard("HGVER %s %d Generic ESP32 module with ESP32\n" % (cross.release_text, encoded))
     monkeypatch.setattr(deploy, "_run", board.run)
     boot = {"t": "evt", "event_type": "boot", "reset_cause": "soft_reset", "hot_burners": [], "locked": False}
-    monkeypatch.setattr(deploy, "wait_for_boot", lambda port, timeout: (boot, []))
+    monkeypatch.setattr(deploy, "wait_for_boot", lambda port, timeout: (boot, [], None))
     settings = tmp_path / "my_settings.json"
     settings.write_text(json.dumps(defaults()))
     root = tmp_path / "device"

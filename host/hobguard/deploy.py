@@ -494,11 +494,13 @@ def describe_event(message: dict) -> str:
     return f"{kind}: {fields}" if fields else str(kind)
 
 
-def read_boot_events(lines, deadline_reached) -> tuple[dict | None, list[dict]]:
+def read_boot_events(lines, deadline_reached) -> tuple[dict | None, list[dict], dict | None]:
     """Read device lines until the boot event. `lines` yields bytes (b"" when
     nothing came); `deadline_reached()` ends the wait. Returns the boot event
-    (or None) and every event seen before it."""
+    (or None), every event seen before it, and the first state frame seen
+    (proof that hobguard runs if the boot frame came before the port opened)."""
     before: list[dict] = []
+    state = None
     for line in lines:
         if line:
             try:
@@ -507,11 +509,32 @@ def read_boot_events(lines, deadline_reached) -> tuple[dict | None, list[dict]]:
                 continue  # ROM boot text, REPL noise
             if message.get("t") == "evt":
                 if message.get("event_type") == "boot":
-                    return message, before
+                    return message, before, state
                 before.append(message)
+            elif message.get("t") == "state" and state is None:
+                state = message
         if deadline_reached():
             break
-    return None, before
+    return None, before, state
+
+
+def describe_state(state: dict) -> str:
+    """A state frame in plain words, for when the boot event was missed."""
+    cause = state.get("reset_cause", "unknown")
+    words = [
+        f"hobguard is running (up {state.get('uptime_s', '?')} s, started after a "
+        f"{RESET_CAUSE_WORDS.get(cause, cause)}); its boot event was sent before the port reopened."
+    ]
+    burners = state.get("burners") or []
+    if burners:
+        words.append(
+            "Burners: "
+            + ", ".join(f"{b.get('id')} flame {b.get('flame')}, relay {b.get('relay')}" for b in burners)
+            + "."
+        )
+    if state.get("fault"):
+        words.append(f"Fault: {state['fault']}.")
+    return " ".join(words)
 
 
 def _serial_lines(port: str, deadline: float, baudrate: int = 115200):
@@ -531,7 +554,7 @@ def _serial_lines(port: str, deadline: float, baudrate: int = 115200):
             yield link.readline()
 
 
-def wait_for_boot(port: str, timeout_s: float) -> tuple[dict | None, list[dict]]:
+def wait_for_boot(port: str, timeout_s: float) -> tuple[dict | None, list[dict], dict | None]:
     deadline = time.monotonic() + timeout_s
     return read_boot_events(_serial_lines(port, deadline), lambda: time.monotonic() >= deadline)
 
@@ -659,16 +682,19 @@ def _deploy(args) -> int:
         )
         return 0
     print(f"restarted; waiting up to {args.timeout:g} s for the boot event ...", flush=True)
-    boot, before = wait_for_boot(port, args.timeout)
+    boot, before, state = wait_for_boot(port, args.timeout)
     for event in before:
         print("  " + describe_event(event))
-    if boot is None:
-        raise DeployError(
-            f"no boot event from the board within {args.timeout:g} s. Look at what it prints: "
-            f"python -m mpremote connect {port} repl (Ctrl-] leaves)"
-        )
-    print(describe_event(boot))
-    return 0
+    if boot is not None:
+        print(describe_event(boot))
+        return 0
+    if state is not None:
+        print(describe_state(state))
+        return 0
+    raise DeployError(
+        f"no boot event from the board within {args.timeout:g} s. Look at what it prints: "
+        f"python -m mpremote connect {port} repl (Ctrl-] leaves)"
+    )
 
 
 # -- the command line -----------------------------------------------------------------
