@@ -12,12 +12,14 @@ WASM_DIR := tools/mpy-wasm
 PORT ?= /dev/ttyUSB0
 PYTEST_ARGS ?=
 FLASH_ARGS ?=
+SETTINGS ?=
+FIRMWARE ?=
 
 SETUP_STAMP := $(VENV)/.hobguard-setup
 WASM_STAMP := $(WASM_DIR)/node_modules/.hobguard-setup
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint bench soak demo deploy flash clean distclean
+.PHONY: help setup test lint bench soak demo deploy flash wiring clean distclean
 
 help:
 	@echo "make setup    create .venv (pip install -e '.[dev,device]') and install the MicroPython WebAssembly port"
@@ -27,7 +29,8 @@ help:
 	@echo "make soak     run the long soak tests (pytest -m soak)"
 	@echo "make demo     simulated hob + embedded broker + bridge, no hardware"
 	@echo "make deploy   compile the firmware and copy it to a board: make deploy PORT=/dev/ttyUSB0"
-	@echo "make flash    write a MicroPython image to a board: make flash PORT=/dev/ttyUSB0"
+	@echo "make flash    write a MicroPython image to a board: make flash PORT=/dev/ttyUSB0 FIRMWARE=image.bin"
+	@echo "make wiring   redraw docs/wiring.svg from tools/wiring_svg.py"
 	@echo "make clean    remove build output and caches (distclean: also .venv and node_modules)"
 
 setup: $(SETUP_STAMP) $(WASM_STAMP)
@@ -73,10 +76,13 @@ demo: setup
 	$(BIN)/hobguard demo
 
 deploy: setup
-	$(BIN)/hobguard deploy --port $(PORT)
+	$(BIN)/hobguard deploy --port $(PORT) $(if $(SETTINGS),--settings $(SETTINGS))
 
 flash: setup
-	$(BIN)/hobguard flash --port $(PORT) $(FLASH_ARGS)
+	$(BIN)/hobguard flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(FLASH_ARGS)
+
+wiring: setup
+	$(PYTHON) tools/wiring_svg.py docs/wiring.svg
 
 clean:
 	rm -rf build dist out .pytest_cache .ruff_cache .hypothesis
