@@ -86,6 +86,8 @@ class Mosquitto:
             "log_type notice",
             "log_type information",
             "connection_messages true",
+            # Small packets out at once (else Nagle + delayed ACK add ~40 ms).
+            "set_tcp_nodelay true",
             # Running as root, mosquitto would switch to the `mosquitto` user
             # and lose access to the temp files: stay who we are.
             f"user {pwd.getpwuid(os.getuid()).pw_name}",
@@ -297,6 +299,8 @@ class Recorder:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.disconnected = threading.Event()
+        self.client.on_disconnect = lambda *a: self.disconnected.set()
         self.client.connect(settings.host, settings.port)
         self.client.loop_start()
         if not self.subscribed.wait(10):
@@ -349,7 +353,10 @@ class Recorder:
             return [m for m in self.messages[since:] if m.topic == topic]
 
     def close(self) -> None:
+        # Let the network thread finish the disconnect before stopping it
+        # (stopping it mid-way races on the socket inside paho).
         self.client.disconnect()
+        self.disconnected.wait(2)
         self.client.loop_stop()
 
 
@@ -446,3 +453,134 @@ _prefixes = itertools.count(1)
 def topic_prefix() -> str:
     """A base topic and discovery prefix no other test uses on the shared broker."""
     return f"t{os.getpid()}x{next(_prefixes)}"
+
+
+# -- a hob, a bridge and a broker, wired together -------------------------------------------
+
+
+class HobRig:
+    """An in-process bridge serving simulated hobs through their ptys, and a
+    recorder subscribed to everything the bridge publishes."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        ports: list[str],
+        prefix: str,
+        state_file: Path,
+        recorder: Recorder | None = None,
+        **options: Any,
+    ) -> None:
+        import argparse
+
+        from hobguard import config as config_mod
+        from hobguard.bridge import Bridge
+
+        self.base = f"{prefix}/hobguard"
+        self.discovery_prefix = f"{prefix}/homeassistant"
+        self.recorder = recorder or Recorder(
+            broker_url, [f"{self.base}/#", f"{self.discovery_prefix}/#"], ca=options.get("ca_cert")
+        )
+        namespace = argparse.Namespace(
+            serial=ports,
+            broker=broker_url,
+            bridge_id=options.pop("bridge_id", "e2e"),
+            base_topic=self.base,
+            discovery_prefix=self.discovery_prefix,
+            state_file=str(state_file),
+            request_timeout_s=options.pop("request_timeout_s", 2.0),
+            offline_after_s=options.pop("offline_after_s", None),
+            **options,
+        )
+        self.config = config_mod.build(namespace, environ={})
+        self.config.reconnect_max_s = 2.0
+        self.bridge = Bridge(self.config)
+        self.bridge.start()
+
+    def wait_online(self, device: str, timeout: float = 15.0, since: int = 0) -> None:
+        self.recorder.wait(
+            lambda m: m.topic == f"{self.base}/{device}/availability" and m.payload == b"online",
+            timeout,
+            since=since,
+            what=f"{device} online",
+        )
+
+    def topic(self, device: str, *parts: str) -> str:
+        return "/".join([self.base, device, *parts])
+
+    def burner(self, device: str, burner: str) -> dict[str, Any]:
+        seen = self.recorder.last(self.topic(device, burner, "state"))
+        assert seen is not None, f"no state for {burner}"
+        return seen.json()
+
+    def wait_burner(
+        self,
+        device: str,
+        burner: str,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 15.0,
+        since: int = 0,
+    ) -> Seen:
+        return self.recorder.wait(
+            lambda m: m.topic == self.topic(device, burner, "state") and predicate(m.json()),
+            timeout,
+            since=since,
+            what=f"{burner} state",
+        )
+
+    def wait_event(
+        self, device: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0, since: int = 0
+    ) -> dict[str, Any]:
+        return self.recorder.wait(
+            lambda m: m.topic == self.topic(device, "event") and predicate(m.json()),
+            timeout,
+            since=since,
+            what="event",
+        ).json()
+
+    def events(self, device: str, since: int = 0) -> list[dict[str, Any]]:
+        return [m.json() for m in self.recorder.on(self.topic(device, "event"), since)]
+
+    def send(self, device: str, suffix: str, payload: str | bytes, retain: bool = False) -> int:
+        """Publish a command; returns the recorder mark from just before."""
+        mark = self.recorder.mark()
+        self.recorder.publish(self.topic(device, *suffix.split("/")), payload, retain=retain)
+        return mark
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+
+@pytest.fixture
+def rig_factory(tmp_path: Path) -> Iterator[Callable[..., HobRig]]:
+    made: list[HobRig] = []
+
+    def make(broker_url: str, ports: list[str], prefix: str, **options: Any) -> HobRig:
+        options.setdefault("state_file", tmp_path / f"bridge-state-{len(made)}.json")
+        rig = HobRig(broker_url, ports, prefix, **options)
+        made.append(rig)
+        return rig
+
+    yield make
+    for rig in made:
+        try:
+            rig.stop()
+        except Exception:
+            pass
+        rig.recorder.close()
+
+
+SIM_DEVICE_ID = "hob-1a2b3c"  # what the simulator's fake chip id gives
+
+
+@pytest.fixture
+def hob(mosquitto: Mosquitto, sim_device_factory, rig_factory, topic_prefix: str):
+    """The usual end-to-end set-up: `hobguard sim device` at 20x speed, the
+    bridge, the shared broker. Yields (rig, sim, device id)."""
+    sim = sim_device_factory(speed=20)
+    rig = rig_factory(mosquitto.url, [str(sim.link)], topic_prefix, offline_after_s=3.0)
+    rig.wait_online(SIM_DEVICE_ID)
+    # Past the boot-time cut pulse: every relay closed, every flame known.
+    for burner in ("left", "right"):
+        rig.wait_burner(SIM_DEVICE_ID, burner, lambda s: s["relay"] == "closed" and s["flame"] == "off")
+    return rig, sim, SIM_DEVICE_ID

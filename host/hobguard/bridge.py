@@ -285,6 +285,7 @@ class Bridge:
             for port in config.serial_ports
         ]
         self.commands_handled = 0
+        self._stopped = False
 
     # -- life cycle ----------------------------------------------------------------
 
@@ -302,6 +303,9 @@ class Bridge:
             link.start()
 
     def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         for link in self.links:
             link.stop()
         with self._lock:

@@ -164,11 +164,16 @@ class DeviceLink:
         self._wake()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        for fd in (self._wake_r, self._wake_w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        # Close the wake-up pipe once: closing a file descriptor number twice
+        # could close whatever else has reused that number meanwhile.
+        with self._lock:
+            fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     def request(
         self, cmd: str, on_done: Callable[[Reply], None], timeout_s: float | None = None, **args: Any
@@ -224,6 +229,8 @@ class DeviceLink:
         return request_id
 
     def _wake(self) -> None:
+        if self._wake_w < 0:
+            return
         try:
             os.write(self._wake_w, b"x")
         except OSError:

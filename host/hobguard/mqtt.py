@@ -13,6 +13,7 @@ The password is handed to paho and never logged.
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from typing import Any, Callable
@@ -45,6 +46,7 @@ class MqttConnection:
         self.connected = threading.Event()
         self.connections = 0
         self._stopping = False
+        self._disconnected = threading.Event()
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id or "",
@@ -92,6 +94,9 @@ class MqttConnection:
                 except (RuntimeError, ValueError):
                     pass
         self.client.disconnect()
+        # Let paho's thread finish the disconnect before it is stopped.
+        if self.connected.is_set():
+            self._disconnected.wait(timeout_s)
         self.client.loop_stop()
 
     # -- use -----------------------------------------------------------------
@@ -122,6 +127,8 @@ class MqttConnection:
                 log.warning("broker %s refused the connection: %s", self.settings.url, reason)
                 return
             self.connections += 1
+            _no_delay(client)
+            self._disconnected.clear()
             self.connected.set()
             log.info(
                 "connected to %s%s",
@@ -137,6 +144,7 @@ class MqttConnection:
         try:
             was = self.connected.is_set()
             self.connected.clear()
+            self._disconnected.set()
             if was and not self._stopping:
                 log.warning("disconnected from %s (%s); reconnecting", self.settings.url, reason)
             if self._on_disconnected:
@@ -149,3 +157,15 @@ class MqttConnection:
             self._on_message(message)
         except Exception:
             log.exception("error handling a message on %s", getattr(message, "topic", "?"))
+
+
+def _no_delay(client: paho.Client) -> None:
+    """Send small packets at once: without TCP_NODELAY, Nagle's algorithm and
+    the broker's delayed ACK hold a state update back by ~40 ms."""
+    sock = client.socket()
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass

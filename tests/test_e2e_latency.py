@@ -1,0 +1,39 @@
+"""Command latency, measured (reported, not asserted against a threshold):
+from an MQTT publish of `<burner>/gas/set CLOSE` to the burner state showing
+the relay open, which the bridge publishes from the device's `ok` reply.
+
+Run `pytest -s -m e2e tests/test_e2e_latency.py` to see the figures.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+from conftest import SIM_DEVICE_ID
+
+pytestmark = pytest.mark.e2e
+
+CUTS = 20
+
+
+def test_command_latency_publish_to_relay_open(hob, record_property) -> None:
+    rig, sim, dev = hob
+    rec = rig.recorder
+    topic = rig.topic(dev, "left", "state")
+    latencies = []
+    mark = 0
+    for _ in range(CUTS):
+        # The previous cut pulse is over: the relay is closed again.
+        rig.wait_burner(dev, "left", lambda s: s["relay"] == "closed" and not s["cutting"], since=mark)
+        mark = rec.mark()
+        sent_at = rec.publish(rig.topic(dev, "left", "gas", "set"), "CLOSE")
+        seen = rec.wait(lambda m: m.topic == topic and m.json()["relay"] == "open", 10, since=mark, what="relay open")
+        latencies.append((seen.at - sent_at) * 1000)
+    assert len(latencies) == CUTS and all(lat > 0 for lat in latencies)
+    median = statistics.median(latencies)
+    record_property("latency_median_ms", round(median, 2))
+    print(
+        f"\ncommand latency, MQTT publish → relay-open state ({CUTS} cuts, {SIM_DEVICE_ID} at 20x): "
+        f"median {median:.1f} ms, min {min(latencies):.1f} ms, max {max(latencies):.1f} ms"
+    )
