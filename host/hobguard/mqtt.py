@@ -57,6 +57,8 @@ class MqttConnection:
         paho_log = logging.getLogger("hobguard.mqtt.paho")
         if not paho_log.isEnabledFor(logging.DEBUG):
             paho_log.setLevel(logging.WARNING)  # paho's INFO lines are protocol chatter
+        if not any(isinstance(f, _NotConnectedNoise) for f in paho_log.filters):
+            paho_log.addFilter(_NotConnectedNoise())
         client.enable_logger(paho_log)
         client.reconnect_delay_set(min_delay=1, max_delay=max(1, int(reconnect_max_s)))
         client.will_set(will_topic, "offline", qos=1, retain=True)
@@ -157,6 +159,14 @@ class MqttConnection:
             self._on_message(message)
         except Exception:
             log.exception("error handling a message on %s", getattr(message, "topic", "?"))
+
+
+class _NotConnectedNoise(logging.Filter):
+    """paho 2.2 logs "Client is not connected" at ERROR when its thread loops
+    once more after a disconnect; our own disconnect log line says it better."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
 
 
 def _no_delay(client: paho.Client) -> None:
