@@ -65,8 +65,15 @@ class Mosquitto:
     """One throwaway broker. restart() keeps the port (the broker restarts,
     clients reconnect); persistence is off, so retained messages are lost."""
 
-    def __init__(self, workdir: Path, tls: TlsFiles | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        tls: TlsFiles | None = None,
+        users: dict[str, str] | None = None,
+        acl_file: Path | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.acl_file = acl_file
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tls = tls
         self.users = users or {}
@@ -100,6 +107,8 @@ class Mosquitto:
             lines += ["allow_anonymous false", f"password_file {passwd}"]
         else:
             lines.append("allow_anonymous true")
+        if self.acl_file:
+            lines.append(f"acl_file {self.acl_file}")
         if self.tls:
             lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
         self.conf_path.write_text("\n".join(lines) + "\n")
@@ -476,8 +485,8 @@ class HobRig:
         from hobguard import config as config_mod
         from hobguard.bridge import Bridge
 
-        self.base = f"{prefix}/hobguard"
-        self.discovery_prefix = f"{prefix}/homeassistant"
+        self.base = options.pop("base", None) or f"{prefix}/hobguard"
+        self.discovery_prefix = options.pop("discovery", None) or f"{prefix}/homeassistant"
         self.recorder = recorder or Recorder(
             broker_url, [f"{self.base}/#", f"{self.discovery_prefix}/#"], ca=options.get("ca_cert")
         )

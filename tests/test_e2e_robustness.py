@@ -237,3 +237,50 @@ def test_bridge_command_line(tmp_path) -> None:
         [*run, "--config", str(bad), "--serial", "/dev/null"], capture_output=True, text=True, cwd=REPO, timeout=30
     )
     assert res.returncode == 2 and "mqtt://" in res.stderr
+
+
+def test_documented_mosquitto_acl_lets_the_bridge_work_and_stops_forgery(
+    sim_device_factory, rig_factory, tmp_path
+) -> None:
+    """docs/mosquitto-acl.example, used as is: the bridge (user
+    hobguard-kitchen) serves its hob, Home Assistant (user homeassistant)
+    commands it, and Home Assistant cannot forge the hob's state."""
+    from conftest import MOSQUITTO, MOSQUITTO_PASSWD, Mosquitto, Recorder
+
+    if MOSQUITTO is None or MOSQUITTO_PASSWD is None:
+        pytest.skip("mosquitto is not installed")
+    broker = Mosquitto(
+        tmp_path / "acl-broker",
+        users={"hobguard-kitchen": "bridge-pw", "homeassistant": "ha-pw"},
+        acl_file=REPO / "docs" / "mosquitto-acl.example",
+    )
+    broker.start()
+    try:
+        sim = sim_device_factory(speed=20)
+        ha = Recorder(f"mqtt://homeassistant:ha-pw@127.0.0.1:{broker.port}", ["hobguard/#", "homeassistant/#"])
+        rig = rig_factory(
+            broker.url,
+            [str(sim.link)],
+            "unused",
+            recorder=ha,
+            base="hobguard",
+            discovery="homeassistant",
+            bridge_id="kitchen",
+            username="hobguard-kitchen",
+            password="bridge-pw",
+        )
+        rig.wait_online(DEV)
+        ha.wait(lambda m: m.topic == f"homeassistant/valve/{DEV}/left_gas/config", what="discovery visible to HA")
+        ha.wait(lambda m: m.topic == f"hobguard/{DEV}/left/state", what="state visible to HA")
+        # Home Assistant commands the hob.
+        mark = rig.send(DEV, "left/timer/set", "7")
+        rig.wait_event(DEV, lambda e: e["event_type"] == "timer_set", since=mark)
+        # Home Assistant cannot forge state or events: the broker drops them.
+        mark = ha.mark()
+        ha.publish(f"hobguard/{DEV}/left/state", '{"gas": "closed", "forged": true}')
+        ha.publish(f"hobguard/{DEV}/event", '{"event_type": "cut", "forged": true}')
+        marker = rig.send(DEV, "left/gas/set", "marker")  # a rejected event comes back after them
+        rig.wait_event(DEV, lambda e: e.get("payload") == "marker", since=marker)
+        assert not [m for m in ha.messages[mark:] if b"forged" in m.payload]
+    finally:
+        broker.stop()
