@@ -591,8 +591,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bridge",
         help="the service: devices on serial ports <-> MQTT and Home Assistant",
-        description="Connects hobguard devices on serial ports to an MQTT broker: publishes state, events, "
-        "availability and Home Assistant discovery; turns MQTT commands into device commands. "
+        description="Connects hobguard devices on serial ports to an MQTT broker: publishes state,\n"
+        "events, availability and Home Assistant discovery; turns MQTT commands into device\n"
+        "commands (checked first: a bad or retained command is rejected, never sent).\n"
         "Runs until stopped (SIGTERM or Ctrl-C).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
