@@ -297,14 +297,18 @@ def test_device_that_does_not_answer_gives_a_timeout(mosquitto, sim_device_facto
     sim = sim_device_factory(speed=20)
     rig = rig_factory(mosquitto.url, [str(sim.link)], topic_prefix, request_timeout_s=0.5, offline_after_s=2.0)
     rig.wait_online(DEV)
+    mark = rig.recorder.mark()
     sim.act("link off")  # the line goes dead both ways, the port stays open
-    mark = rig.send(DEV, "left/gas/set", "CLOSE")
-    rejected = rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=mark)
-    assert rejected["reason"] == "timeout" and rejected["burner"] == "left" and rejected["command"] == "cut"
-    # Silence: after offline_after_s the device is offline, and back with the line.
+    # Silence: after offline_after_s the device is offline...
     rig.recorder.wait(
         lambda m: m.topic == rig.topic(DEV, "availability") and m.payload == b"offline", 10, since=mark, what="offline"
     )
+    # ...and a command now gets no answer: a timeout, reported.
+    mark = rig.send(DEV, "left/gas/set", "CLOSE")
+    rejected = rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=mark)
+    assert rejected["reason"] == "timeout" and rejected["burner"] == "left" and rejected["command"] == "cut"
+    assert not [e for e in rig.events(DEV, mark) if e["event_type"] == "cut"]
+    # The line comes back: online again.
     mark = rig.recorder.mark()
     sim.act("link on")
     rig.wait_online(DEV, since=mark)
