@@ -124,7 +124,10 @@ class Narrator:
         if self.quiet:
             return
         stamp = _clock(self.clock())
-        print(f"[{stamp}] {'   Home Assistant: ' if ha else ''}{text}", flush=True)
+        line = f"[{stamp}] {'   Home Assistant: ' if ha else ''}{text}\n"
+        with _PRINT_LOCK:  # the MQTT thread narrates too: one whole line at a time
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def connect(self, url: str) -> None:
         import paho.mqtt.client as paho
@@ -267,6 +270,9 @@ class Narrator:
             return None
 
         return find
+
+
+_PRINT_LOCK = threading.Lock()
 
 
 def _clock(seconds: float) -> str:
