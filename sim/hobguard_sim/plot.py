@@ -369,7 +369,7 @@ def _states(ax_st, result: ScenarioResult, burner: str, samples: list[tuple], en
         ax_st.step(xs, yv, where="post", color=colour, lw=1.6)
         ax_st.fill_between(xs, base, yv, step="post", color=colour, alpha=0.28, lw=0)
         yt.append((base + 0.45, label))
-        if label == "relay closed" and any(s[S_CMD] != s[S_RELAY] for s in samples if s[S_T] > 0):
+        if label == "relay closed" and _command_differs(samples, end):
             # the firmware's command differs from the contact somewhere (welded / stuck relay)
             xs, ys = _step_series(samples, lambda s: 1.0 if s[S_CMD] else 0.0, end, div)
             ax_st.step(xs, [base + 0.9 * y for y in ys], where="post", color="#111", lw=1.0, ls="--")
@@ -409,3 +409,14 @@ def _legends(ax_tc, ax_i, ax_st) -> None:
         Patch(facecolor="#f4f4f4", edgecolor="#d2d2d2", hatch="//", label="serial link down"),
     ]
     ax_st.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.05), fontsize=8, frameon=False)
+
+
+def _command_differs(samples: list[tuple], end: int, longer_than_ms: int = 150) -> bool:
+    """True when the relay contact disagreed with the firmware's command for
+    longer than a relay takes to move (a welded or stuck contact)."""
+    for i, s in enumerate(samples):
+        if s[S_CMD] != s[S_RELAY]:
+            until = samples[i + 1][S_T] if i + 1 < len(samples) else end
+            if until - s[S_T] > longer_than_ms:
+                return True
+    return False
