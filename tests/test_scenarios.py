@@ -106,11 +106,6 @@ def test_runs_are_deterministic_per_seed():
     assert c.readings != a.readings  # the ADC noise differs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.py: after a left_on cut the guard re-arms while the thermocouple is still hot and cuts "
-    "again every cut pulse (warning 'cut in 0 s' + cut, ~6 times) until the flame is seen out",
-)
 def test_left_on_guard_cuts_once():
     result = scenario.run(scenario.load(scenario.find("left_on")))
     assert len(result.events("cut", burner="left")) == 1

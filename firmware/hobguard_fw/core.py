@@ -202,7 +202,13 @@ class Hob:
                 if not burner.timer_warned:
                     at = ticks_add(at, -self._warn)
                 wait = min(wait, ticks_diff(at, now))
-            if burner.flame and self._left_on and burner.timer_deadline is None and burner.guard_deadline is None:
+            if (
+                burner.flame
+                and self._left_on
+                and burner.timer_deadline is None
+                and burner.guard_deadline is None
+                and burner.cut_until is None
+            ):
                 at = ticks_add(burner.flame_since, self._left_on - self._warn)
                 wait = min(wait, ticks_diff(at, now))
         return max(0, wait)
@@ -233,6 +239,9 @@ class Hob:
         if burner.cut_until is None or ticks_diff(ticks_add(now, self._cut_pulse), burner.cut_until) > 0:
             burner.cut_until = ticks_add(now, self._cut_pulse)
         burner.last_cut_reason = reason
+        # The left-on guard counts from the last cut, so a flame that the cut
+        # has not yet been seen to put out is not cut again and again.
+        burner.flame_since = now
         burner.timer_deadline = None
         burner.timer_warned = False
         burner.guard_deadline = None
@@ -355,6 +364,7 @@ class Hob:
             if burner.bad_samples >= SENSOR_FAULT_AFTER and burner.sensor_fault is None:
                 burner.sensor_fault = "sensor"
                 burner.flame = None
+                burner.guard_deadline = None  # no flame reading: no left-on guard
                 burner.flame_candidate = None
                 burner.tc_mv = None
                 self.emit("fault", burner, reason="sensor", detail="thermocouple reading missing or impossible")

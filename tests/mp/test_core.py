@@ -43,6 +43,9 @@ class Kitchen:
             for i in range(len(self.flames)):
                 self.hob.sample(i, self.reading(i), self.now)
             self.hob.tick(self.now)
+            # Whatever was due has been done: nothing is left overdue, which
+            # would make the app's loop spin.
+            assert self.hob.next_wake_ms(self.now, 1000) > 0, self.hob.snapshot(self.now)
             # Physics in brief: an open relay drops the magnet, the gas stops
             # and the flame goes out -- unless the relay contact is welded.
             for i in range(len(self.flames)):
@@ -408,3 +411,13 @@ def test_handle_runs_protocol_commands():
     assert state["burners"][0]["relay"] == "open" and state["burners"][1]["relay"] == "open"
     state = k.hob.handle("lock", {"on": True}, k.now)
     assert state["locked"] is True
+
+
+def test_left_on_guard_cuts_once_even_while_the_flame_is_still_seen():
+    k = Kitchen()
+    k.light(0)
+    k.welded[0] = True  # the flame survives the cut: the guard must not re-fire
+    k.run(125 * MINUTE)
+    cuts = [e for e in k.of("cut") if e["reason"] == "left_on"]
+    assert len(cuts) == 1
+    assert len([e for e in k.of("warning") if e["reason"] == "left_on"]) == 1
