@@ -1,0 +1,124 @@
+"""`python -m bench [--quick] [--only NAME ...] [--out FILE]`: run the
+benchmarks, print a table, write bench/results.json.
+
+The table's "value" is the median of the runs ("n") for most figures; for
+latencies it is the named percentile over n commands. results.json keeps
+every run, the command that produced each figure, and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .common import REPO, Figure
+
+# name -> module in this package, in the order they run.
+BENCHMARKS = {
+    "sim_speed": "sim_speed",
+    "gas_off": "gas_off",
+    "footprint": "footprint",
+    "latency": "latency",
+    "bridge_load": "bridge_load",
+}
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit in ("bytes",):
+        return f"{value:,.0f} B"
+    if unit == "x real time":
+        return f"{value:,.0f}×"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    if unit == "%":
+        return f"{value:.2f} %"
+    if unit == "ms":
+        return f"{value:.2f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    return f"{value:g} {unit}"
+
+
+def table(figures: list[Figure]) -> str:
+    rows = [("figure", "value", "target", "n", "command")]
+    for f in figures:
+        verdict = {True: "met", False: "MISSED", None: ""}[f.meets_target]
+        target = f"{f.target} {f.unit if f.unit in ('ms', 'MB', '%', 'bytes') else ''} ({verdict})" if f.target else ""
+        target = target.replace("  ", " ")
+        n = len(f.runs) or f.details.get("n", "")
+        rows.append((f.name, _fmt(f.value, f.unit), target, str(n), f.command))
+    widths = [min(78, max(len(r[i]) for r in rows)) for i in range(5)]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [row[i][: widths[i]].ljust(widths[i]) for i in range(5)]
+        lines.append(" | ".join(cells).rstrip())
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke run)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME", help="run only these")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results.json"), help="results file")
+    args = parser.parse_args(argv)
+    names = args.only or list(BENCHMARKS)
+    figures: list[Figure] = []
+    errors: dict[str, str] = {}
+    started = time.monotonic()
+    for name in names:
+        print(f"bench: {name} …", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
+        try:
+            module = importlib.import_module(f"bench.{BENCHMARKS[name]}")
+            figures += module.measure(quick=args.quick)
+        except Exception as err:  # a benchmark that cannot run says why; the others still run
+            errors[name] = f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+        print(f"bench: {name} took {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+    print(table(figures))
+    for name, err in errors.items():
+        print(f"{name}: not measured: {err}")
+    out = Path(args.out)
+    previous = {}
+    if args.only and out.exists():
+        try:  # --only updates its own figures and keeps the others
+            previous = {f["id"]: f for f in json.loads(out.read_text()).get("figures", [])}
+        except (OSError, ValueError):
+            previous = {}
+    merged = dict(previous)
+    for f in figures:
+        merged[f.id] = f.to_dict()
+    result = {
+        "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": "python -m bench"
+        + (" --quick" if args.quick else "")
+        + (f" --only {' '.join(args.only)}" if args.only else ""),
+        "took_s": round(time.monotonic() - started, 1),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average_1m_at_end": os.getloadavg()[0],
+        },
+        "errors": errors,
+        "figures": list(merged.values()),
+    }
+    out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(f"written to {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Command latency: MQTT publish -> relay opened in the simulated device.
+
+A real Mosquitto on a free port, the real bridge (`hobguard bridge`), and a
+simulated hob (`hobguard sim device`, the real firmware behind a pty, at
+20x real time so the 3 s cut pulse is over in 0.15 s); both run through
+bench.probes, which stamps what they see with the machine-wide monotonic
+clock. The benchmark publishes `<device>/<burner>/gas/set CLOSE` (QoS 0,
+as Home Assistant does by default), alternating the burners, one command at
+a time, each when that burner's relay is closed again; it waits for the
+burner state that shows the relay open, then sends the next.
+
+Legs of each command (all wall-clock, one clock):
+  broker -> bridge   client publish() called  -> Bridge._on_message entered
+  bridge             _on_message entered      -> command line written to the port
+  serial -> device   written to the pty       -> bytes reach SimDevice.send_line
+  device handling    bytes at the device      -> firmware drives the relay pin open
+  end to end         client publish() called  -> relay pin open
+  round trip         client publish() called  -> relay-open state back at the client
+The relay's contact opens 5 ms (simulated) after its pin: see gas_off for
+what follows in the physics.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import Figure, bench_command, median, percentile
+from .rig import Broker, Client, bridge_args, python, stop_process, wait_for
+
+BASE = "bench/hobguard"
+SPEED = 20.0
+BURNERS = ("left", "right")
+
+
+def _read_probes(path: Path) -> list[list[str]]:
+    if not path.exists():
+        return []
+    return [line.split() for line in path.read_text().splitlines() if line.strip()]
+
+
+def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
+        work = Path(tmp)
+        broker = Broker(work, tcp_nodelay=tcp_nodelay)
+        procs = []
+        client = None
+        try:
+            dev_probe, br_probe = work / "device.probe", work / "bridge.probe"
+            link = work / "hob.tty"
+            device = python(
+                "-m", "bench.probes", "device", str(dev_probe), "--",
+                "--speed", str(SPEED), "--link", str(link),
+                stdin=True, stdout=True, log=work / "device.log",
+            )  # fmt: skip
+            procs.append((device, "quit"))
+            wait_for(link.exists, 10, "the device's pty")
+            bridge = python(
+                "-m", "bench.probes", "bridge", str(br_probe), "--", *bridge_args(broker, [str(link)], work),
+                log=work / "bridge.log",
+            )  # fmt: skip
+            procs.append((bridge, None))
+            client = Client(broker, [f"{BASE}/#"])
+            at = client.wait(lambda t, p: t.endswith("/availability") and p == b"online" and "/bridge/" not in t,
+                             0, 20, "device online")  # fmt: skip
+            device_id = client.messages[at][1].split("/")[-2]
+            state_topic = {b: f"{BASE}/{device_id}/{b}/state" for b in BURNERS}
+            wait_for(lambda: all(client.json(state_topic[b]) for b in BURNERS), 10, "burner states")
+            sent: list[tuple[int, str, int]] = []  # (publish ns, burner, index of the open state)
+            mark = len(client.messages)
+            for n in range(commands + warmup):
+                burner = BURNERS[n % 2]
+                topic = state_topic[burner]
+
+                def closed(t: str, p: bytes, topic: str = topic) -> bool:
+                    if t != topic:
+                        return False
+                    s = json.loads(p)
+                    return s.get("relay") == "closed" and not s.get("cutting")
+
+                state = client.json(topic) or {}
+                if not (state.get("relay") == "closed" and not state.get("cutting")):
+                    client.wait(closed, mark, 10, f"{burner} relay closed")
+                mark = len(client.messages)
+                t0 = time.monotonic_ns()
+                client.client.publish(f"{BASE}/{device_id}/{burner}/gas/set", "CLOSE", qos=0)
+
+                def opened(t: str, p: bytes, topic: str = topic) -> bool:
+                    return t == topic and json.loads(p).get("relay") == "open"
+
+                index = client.wait(opened, mark, 10, f"{burner} relay open")
+                sent.append((t0, burner, client.messages[index][0]))
+                mark = index + 1
+            time.sleep(0.2)
+        finally:
+            if client is not None:
+                client.close()
+            for proc, quit_line in reversed(procs):
+                stop_process(proc, quit_line)
+            broker.stop()
+        bridge_rx = [int(p[1]) for p in _read_probes(br_probe) if p[0] == "mqtt_rx" and p[2].endswith("/gas/set")]
+        serial_tx = {int(p[2]): int(p[1]) for p in _read_probes(br_probe) if p[0] == "serial_tx" and p[3] == "cut"}
+        dev = _read_probes(dev_probe)
+        dev_rx = {int(p[2]): int(p[1]) for p in dev if p[0] == "dev_rx" and p[3] == "cut"}
+        relay = [(int(p[1]), int(p[2])) for p in dev if p[0] == "relay_open"]
+        ids = sorted(serial_tx)
+    if not (len(bridge_rx) == len(sent) == len(ids)):
+        raise RuntimeError(f"probes do not line up: {len(sent)} sent, {len(bridge_rx)} at the bridge, {len(ids)} written")
+    legs: dict[str, list[float]] = {k: [] for k in ("broker", "bridge", "serial", "device", "end_to_end", "round_trip")}
+    for n, ((t0, burner, t_state), t_brx, rid) in enumerate(zip(sent, bridge_rx, ids, strict=True)):
+        if n < warmup:
+            continue
+        t_tx = serial_tx[rid]
+        t_drx = dev_rx[rid]
+        index = BURNERS.index(burner)
+        t_relay = next(t for t, i in relay if i == index and t >= t_drx)
+        ms = 1e-6
+        legs["broker"].append((t_brx - t0) * ms)
+        legs["bridge"].append((t_tx - t_brx) * ms)
+        legs["serial"].append((t_drx - t_tx) * ms)
+        legs["device"].append((t_relay - t_drx) * ms)
+        legs["end_to_end"].append((t_relay - t0) * ms)
+        legs["round_trip"].append((t_state - t0) * ms)
+    return legs
+
+
+LEG_NAMES = {
+    "end_to_end": "latency: MQTT publish -> relay open",
+    "broker": "  leg 1: publish -> bridge on_message",
+    "bridge": "  leg 2: on_message -> serial write",
+    "serial": "  leg 3: serial write -> device (pty)",
+    "device": "  leg 4: device -> relay pin open",
+    "round_trip": "latency: publish -> relay-open state at client",
+}
+
+
+def measure(quick: bool = False) -> list[Figure]:
+    commands = 60 if quick else 240
+    figures = []
+    for nodelay in (False, True):
+        legs = run(commands, tcp_nodelay=nodelay)
+        suffix = "_nodelay" if nodelay else ""
+        broker_note = (
+            "Mosquitto with set_tcp_nodelay true"
+            if nodelay
+            else "Mosquitto as configured by default (set_tcp_nodelay false)"
+        )
+        for key, name in LEG_NAMES.items():
+            if nodelay and key not in ("end_to_end", "broker", "round_trip"):
+                continue
+            values = legs[key]
+            for p in (50, 99):
+                figures.append(
+                    Figure(
+                        id=f"latency_{key}_p{p}{suffix}",
+                        name=f"{name}, p{p}" + (" [broker nodelay]" if nodelay else ""),
+                        value=percentile(values, p),
+                        unit="ms",
+                        command=bench_command("latency", quick),
+                        runs=[],
+                        target="<= 20" if key == "end_to_end" and p == 99 else None,
+                        note=f"{broker_note}; {len(values)} commands; median {median(values):.2f} ms, "
+                        f"max {max(values):.2f} ms",
+                        details={"n": len(values), "max_ms": max(values), "min_ms": min(values)},
+                    )
+                )
+    return figures

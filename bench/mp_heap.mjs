@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// The firmware's heap over a simulated day, in real MicroPython: the
+// official WebAssembly port (the npm package tools/mpy-wasm installs).
+//
+//   node bench/mp_heap.mjs [REPO] [--hours N] [--heapsize BYTES]
+//
+// Boots the whole App on tests/mp/mpfakes.py (as tools/mpy-wasm/run_tests.mjs
+// --heap does for its "app started" stage), then runs N simulated hours of
+// a realistic day (burners lit and put out, timers, a remote cut, the
+// child lock; the same day again after 24 h), one runPython() call per hour, and measures gc.mem_alloc()
+// after gc.collect() in a call of its own after each hour: this port cannot
+// scan the WebAssembly stack, so garbage is only freed between calls.
+// Prints ONE JSON line: {"heapsize", "stages": {"baseline", "harness" (the
+// fakes and this driver, before any firmware import), "app started",
+// "after 1 h", ...: bytes}, "firmware_started" and "firmware_max" (the
+// firmware's share: minus "harness"), "max_after_start", "gc_total", ...}.
+//
+// A tiny stand-in physics runs inside MicroPython next to the App: a lit
+// burner reads 12 mV (loop closed) until its relay opens or the person turns
+// it off, then 0 mV.
+
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+let repo = path.resolve(HERE, "..");
+let hours = 24;
+let heapsize = 110 * 1024;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === "--hours") hours = parseInt(args[++i], 10);
+  else if (args[i] === "--heapsize") heapsize = parseInt(args[++i], 10);
+  else repo = path.resolve(args[i]);
+}
+
+const pkg = path.join(repo, "tools", "mpy-wasm", "node_modules", "@micropython",
+  "micropython-webassembly-pyscript", "micropython.mjs");
+if (!fs.existsSync(pkg)) {
+  process.stderr.write("mp_heap.mjs: " + pkg + " missing: run `make setup`\n");
+  process.exit(2);
+}
+const { loadMicroPython } = await import(pathToFileURL(pkg).href);
+
+const MARK = "@@HEAP@@ ";
+const STAGE = "@@STAGE@@ ";
+let result = null;
+let gcTotal = null;
+const output = (line) => {
+  const total = /^GC: total: (\d+)/.exec(line);
+  if (total) gcTotal = parseInt(total[1], 10);
+  if (line.startsWith(MARK)) result = line.slice(MARK.length);
+  else if (line.startsWith(STAGE)) {
+    const [name, value] = line.slice(STAGE.length).split("=");
+    stages[name] = parseInt(value, 10);
+  }
+  else if (!/^(GC: |stack: | No\. of |mem: |max )/.test(line) && line.trim()) process.stderr.write(line + "\n");
+};
+const mp = await loadMicroPython({ heapsize, stdout: output, stderr: output });
+
+function mkdirs(target) {
+  let current = "";
+  for (const part of target.split("/").filter(Boolean)) {
+    current += "/" + part;
+    try { mp.FS.mkdir(current); } catch (e) { /* exists */ }
+  }
+}
+function copyPy(hostDir, fsDir) {
+  mkdirs(fsDir);
+  for (const name of fs.readdirSync(hostDir)) {
+    if (name.endsWith(".py")) mp.FS.writeFile(fsDir + "/" + name, fs.readFileSync(path.join(hostDir, name)));
+  }
+}
+copyPy(path.join(repo, "firmware", "hobguard_fw"), "/lib/hobguard_fw");
+copyPy(path.join(repo, "tests", "mp"), "/tests_mp");
+mkdirs("/work");
+mp.FS.chdir("/work");
+
+// Each measurement prints its figure at once rather than storing it, so the
+// report itself does not grow the heap being measured.
+const stages = {};
+const measure = (name) =>
+  `gc.collect()\nprint("${STAGE}${name}=" + str(gc.mem_alloc()))\n`;
+
+const programs = [
+  `
+import sys, gc, json
+sys.path.insert(0, "/lib")
+sys.path.append("/tests_mp")
+_report = {"heapsize": ${heapsize}, "steps": 0, "frames": 0}
+`,
+  measure("baseline"),
+  `
+import mpfakes
+keep = {}
+keep["clock"] = mpfakes.Time()
+keep["machine"] = mpfakes.Machine(keep["clock"])
+keep["link"] = mpfakes.Link()
+keep["root"] = mpfakes.fresh_root()
+# minute of the day -> action: (what, arguments)
+_M = 60000
+keep["plan"] = [
+    (7 * 60 + 30, "ignite", 0), (7 * 60 + 31, "cmd", ("timer_set", {"burner": "left", "minutes": 12})),
+    (7 * 60 + 35, "ignite", 1), (7 * 60 + 41, "off", 1), (7 * 60 + 50, "off", 0),
+    (12 * 60 + 30, "ignite", 1), (12 * 60 + 31, "cmd", ("timer_set", {"burner": "right", "minutes": 25})),
+    (12 * 60 + 40, "ignite", 0), (12 * 60 + 50, "cmd", ("timer_extend", {"burner": "right", "minutes": 5})),
+    (12 * 60 + 52, "cmd", ("cut", {"burner": "left"})), (12 * 60 + 53, "off", 0), (13 * 60 + 5, "off", 1),
+    (14 * 60, "cmd", ("status", {})),
+    (18 * 60 + 45, "ignite", 0), (18 * 60 + 46, "cmd", ("timer_set", {"burner": "left", "minutes": 45})),
+    (19 * 60, "ignite", 1), (19 * 60 + 25, "off", 1), (19 * 60 + 40, "off", 0),
+    (21 * 60, "ignite", 0), (21 * 60 + 6, "off", 0),
+    (22 * 60, "cmd", ("lock", {"on": True})), (23 * 60 + 59, "cmd", ("lock", {"on": False})),
+]
+keep["next"] = 0
+keep["day"] = 0
+keep["lit"] = [False, False]
+keep["id"] = 0
+
+def run_until(end):
+    app, clock, machine, link = keep["app"], keep["clock"], keep["machine"], keep["link"]
+    plan, lit = keep["plan"], keep["lit"]
+    pins = (26, 27)
+    while clock.now < end:
+        if keep["next"] >= len(plan):  # the next day: same plan again
+            keep["next"] = 0
+            keep["day"] += 1
+        while keep["next"] < len(plan) and (keep["day"] * 1440 + plan[keep["next"]][0]) * 60000 <= clock.now:
+            _, what, arg = plan[keep["next"]]
+            keep["next"] += 1
+            if what == "ignite":
+                lit[arg] = machine.levels.get(pins[arg], 0) == 1
+            elif what == "off":
+                lit[arg] = False
+            else:
+                keep["id"] += 1
+                link.inbound = keep["protocol"].request(keep["id"], arg[0], **arg[1]).encode()
+        wait = app.step()
+        _report["steps"] += 1
+        _report["frames"] += len(link.out)
+        link.out = []
+        for i in (0, 1):
+            if lit[i] and machine.levels.get(pins[i], 0) == 0:
+                lit[i] = False  # relay opened: the magnet drops, the flame goes out
+            machine.mv[i] = 12.0 if lit[i] else 0.0
+        step_to = clock.now + max(1, wait)
+        if keep["next"] < len(plan):
+            at = (keep["day"] * 1440 + plan[keep["next"]][0]) * 60000
+            step_to = min(step_to, max(clock.now + 1, at))
+        clock.now = min(step_to, end)
+
+`,
+  measure("harness"),
+  `
+import hobguard_fw.app, hobguard_fw.protocol
+keep["protocol"] = hobguard_fw.protocol
+keep["app"] = hobguard_fw.app.App(keep["machine"], keep["clock"], keep["link"], root=keep["root"])
+run_until(60000)
+`,
+  measure("app started"),
+];
+for (let h = 1; h <= hours; h++) {
+  programs.push(`run_until(${h * 3600000})\n`);
+  programs.push(measure(`after ${h} h`));
+}
+programs.push(`
+import micropython
+micropython.mem_info()
+_report["cuts"] = keep["id"]
+print(${JSON.stringify(MARK)} + json.dumps(_report))
+`);
+
+try {
+  for (const program of programs) mp.runPython(program);
+} catch (error) {
+  process.stderr.write("mp_heap.mjs: MicroPython raised:\n" + (error.message || String(error)) + "\n");
+  process.exit(2);
+}
+if (result === null) {
+  process.stderr.write("mp_heap.mjs: no result\n");
+  process.exit(2);
+}
+const report = JSON.parse(result);
+report.stages = stages;
+const after = Object.entries(report.stages).filter(([k]) => k.startsWith("after ")).map(([, v]) => v);
+report.max_after_start = after.length ? Math.max(...after) : null;
+// The firmware's own share: everything above the fakes and this harness.
+report.firmware_started = stages["app started"] - stages["harness"];
+report.firmware_max = report.max_after_start - stages["harness"];
+report.gc_total = gcTotal;
+report.hours = hours;
+process.stdout.write(JSON.stringify(report) + "\n");

@@ -1,0 +1,316 @@
+"""Fuzzing the bridge's MQTT command handling.
+
+At least 10,000 payloads per command topic — random bytes, random text,
+near misses of every valid payload (case, white space, prefixes, suffixes,
+doubled), numbers in every notation (exponents, signs, hex, underscores,
+NaN/inf spellings, huge, tiny, negative, non-ASCII digits), JSON, over-long
+and non-UTF-8 payloads, some of them retained — go through the bridge's real
+on_message handler (Bridge._on_message) with fake MQTT messages, a fake
+MQTT connection and a fake device link. For each one:
+
+- nothing raises;
+- an invalid payload (judged by an independent oracle written from the
+  contract in DESIGN.md, not by the bridge's code), and every retained
+  message, sends no device command and publishes exactly one `rejected`
+  event on the device's event topic;
+- a valid one sends exactly one device command, the one the topic means
+  (`gas/set CLOSE` -> cut, never anything that could open gas), with the
+  number the payload says, and publishes nothing by itself.
+
+Messages for unknown devices, other base topics and non-command topics are
+ignored without a command or a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hobguard import config as config_mod
+from hobguard import discovery
+from hobguard.bridge import BURNER_COMMANDS, DEVICE_COMMANDS, MAX_PAYLOAD, Bridge, DeviceView
+
+PER_TOPIC = 10_000
+BASE = "fuzz/hobguard"
+DEVICE = "hob-fuzz"
+BURNERS = ["left", "right"]
+TIMER_MAX = 720
+
+# Every command topic (suffix after <base>/<device>/), with what it means.
+TOPICS = [suffix for suffix in DEVICE_COMMANDS] + [f"{b}/{suffix}" for b in BURNERS for suffix in BURNER_COMMANDS]
+
+
+# -- fakes ----------------------------------------------------------------------------
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool = False
+
+
+class FakeMqtt:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, Any, bool]] = []
+        self.connected = type("E", (), {"is_set": staticmethod(lambda: True)})()
+
+    def publish(self, topic: str, payload: Any, retain: bool = False, qos: int = 1) -> None:
+        self.published.append((topic, payload, retain))
+
+    def subscribe(self, topics: list[str], qos: int = 1) -> None:
+        pass
+
+    def unsubscribe(self, topics: list[str]) -> None:
+        pass
+
+
+class FakeLink:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.port = "/dev/fake"
+
+    def request(self, cmd: str, on_done: Any, timeout_s: float | None = None, **args: Any) -> int:
+        self.requests.append((cmd, args))
+        return len(self.requests)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quiet_but_formatted_logs():
+    """The bridge logs every rejection: format each line (a payload that
+    breaks the log line must show up here) but write it nowhere, rather
+    than keep 100,000 records in pytest's log capture."""
+    logger = logging.getLogger("hobguard")
+    handler = logging.StreamHandler(open(os.devnull, "w"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    yield
+    logger.removeHandler(handler)
+    handler.stream.close()
+    logger.propagate, logger.level = saved
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fuzz-bridge")
+    namespace = argparse.Namespace(
+        serial=["/dev/null-not-opened"],
+        broker="mqtt://127.0.0.1:1",
+        bridge_id="fuzz",
+        base_topic=BASE,
+        discovery_prefix="fuzz/homeassistant",
+        state_file=str(tmp / "state.json"),
+        request_timeout_s=1.0,
+        offline_after_s=None,
+    )
+    config = config_mod.build(namespace, environ={})
+    bridge = Bridge(config)  # nothing is started: no broker, no port
+    bridge.mqtt = FakeMqtt()  # type: ignore[assignment]
+    link = FakeLink()
+    hello = {"device": DEVICE, "burners": BURNERS, "timer_max_min": TIMER_MAX, "proto": 1, "heartbeat_s": 10}
+    view = DeviceView(DEVICE, link, discovery.Topics(BASE, DEVICE, "fuzz"), hello, online=True)  # type: ignore[arg-type]
+    bridge.devices[DEVICE] = view
+    bridge.by_link[id(link)] = view
+    return bridge, link
+
+
+# -- the oracle: what the contract says is valid -------------------------------------------------
+
+_ASCII_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+_UNICODE_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\Z")
+LENIENT = "lenient"
+
+
+def expected(suffix: str, payload: bytes, retain: bool) -> tuple[str, dict[str, Any]] | None:
+    """The device command a payload must become, or None if it must be rejected."""
+    parts = suffix.split("/")
+    burner = parts[0] if len(parts) == 3 else None
+    action = "/".join(parts[-2:])
+    if retain or len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    args: dict[str, Any] = {"burner": burner} if burner else {}
+    if action in ("timer/cancel", "fault/clear"):
+        return ("timer_cancel" if action == "timer/cancel" else "clear_fault", args)
+    if action == "gas/set":
+        return ("cut", args) if text == "CLOSE" else None
+    if action == "lock/set":
+        return ("lock", {"on": text == "ON"}) if text in ("ON", "OFF") else None
+    if action in ("timer/set", "timer/extend"):
+        if not _ASCII_NUMBER.match(text):
+            if _UNICODE_NUMBER.match(text):
+                # KNOWN ISSUE (xfail test below): the bridge takes digits of
+                # any script ("٥", "５" = 5). Tolerated here either way.
+                cmd = "timer_set" if action == "timer/set" else "timer_extend"
+                return (LENIENT, (cmd, {**args, "minutes": float(text)}))  # type: ignore[return-value]
+            return None
+        value = float(text)
+        low_ok = value >= 0 if action == "timer/set" else value > 0
+        if not (math.isfinite(value) and low_ok and value <= TIMER_MAX):
+            return None
+        return ("timer_set" if action == "timer/set" else "timer_extend", {**args, "minutes": value})
+    raise AssertionError(suffix)
+
+
+# -- payloads --------------------------------------------------------------------------------
+
+VALID = {
+    "gas/set": [b"CLOSE"],
+    "lock/set": [b"ON", b"OFF"],
+    "timer/set": [b"0", b"1", b"20", b"720", b"0.5", b"1e2", b".5", b"+3"],
+    "timer/extend": [b"1", b"10", b"2.5", b"720"],
+    "timer/cancel": [b"", b"PRESS", b"1"],
+    "fault/clear": [b"", b"PRESS"],
+}
+NUMBERS = [
+    "nan", "NaN", "-nan", "inf", "-inf", "Infinity", "infinity", "1e309", "-1e309", "1e-400", "0x10", "0b1", "0o7",
+    "1_0", "٥", "５", "²", "1e", "e5", ".", "-", "+", "--1", "1..2", "1.2.3", "1,5", "10 ", " 10", "10\n", "\t10",
+    "721", "720.0001", "-1", "-0", "-0.0", "0.0", "1e3", "7.2e2", "99999999999999999999999", "1" * 70, "0" * 64 + "1",
+    "true", "false", "null", "[]", "{}", '"10"', '{"minutes": 10}', "10min", "10m", "¼", "½",
+]  # fmt: skip
+WORDS = ["close", "Close", "CLOSE ", " CLOSE", "CLOSE\n", "CLOSED", "OPEN", "open", "ON ", "on", "Off", "TRUE", "1",
+         "0", "", "CLOSECLOSE", "CL OSE", "ＣＬＯＳＥ", "CLOSE\x00", "\ufeffCLOSE", "null", "{}"]  # fmt: skip
+
+
+def payloads(suffix: str, rng: random.Random, count: int):
+    action = "/".join(suffix.split("/")[-2:])
+    valid = VALID[action]
+    for _ in range(count):
+        r = rng.random()
+        if r < 0.15:
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 90)))
+        elif r < 0.30:
+            data = "".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0x3000)]))
+                           for _ in range(rng.randrange(0, 30))).encode("utf-8", "surrogatepass")  # fmt: skip
+        elif r < 0.45:
+            data = rng.choice(NUMBERS).encode()
+        elif r < 0.55:
+            data = rng.choice(WORDS).encode()
+        elif r < 0.75:  # near misses of a valid payload
+            base = bytearray(rng.choice(valid) or b"X")
+            op = rng.randrange(6)
+            if op == 0:
+                base[rng.randrange(len(base))] ^= 1 << rng.randrange(8)
+            elif op == 1:
+                base = bytearray(bytes(base).lower() if rng.random() < 0.5 else bytes(base).swapcase())
+            elif op == 2:
+                base[rng.choice([0, len(base)]) : 0] = rng.choice([b" ", b"\t", b"\n", b"\r\n", b"\x00", b"+", b"-"])
+            elif op == 3:
+                base = base * 2
+            elif op == 4:
+                del base[rng.randrange(len(base))]
+            else:
+                base += rng.choice([b"0", b"e", b".", b"e9", b"e-9", b"%", b"\xff"])
+            data = bytes(base)
+        elif r < 0.85:  # numbers of every size and form
+            value = rng.choice([rng.uniform(-1000, 1000), rng.randrange(-10, 2000), 10 ** rng.randrange(-30, 30)])
+            form = rng.choice(["{}", "{:e}", "{:.3f}", "{:g}", "{:+}"])
+            data = form.format(value).encode()
+        elif r < 0.90:
+            data = json.dumps(rng.choice([{"cmd": "open"}, [1], "CLOSE", 5, None, {"minutes": 5}])).encode()
+        elif r < 0.95:
+            data = rng.choice([b"9" * rng.randrange(60, 70), b"CLOSE" * 20, bytes(rng.randrange(65, 5000))])
+        else:
+            data = rng.choice(valid)
+        yield data, rng.random() < 0.05
+
+
+@pytest.mark.parametrize("suffix", TOPICS)
+def test_ten_thousand_payloads_per_command_topic(rig, suffix):
+    bridge, link = rig
+    topic = f"{BASE}/{DEVICE}/{suffix}"
+    event_topic = f"{BASE}/{DEVICE}/event"
+    rng = random.Random(f"{suffix}:20261124")
+    accepted = rejected = lenient = 0
+    for payload, retain in payloads(suffix, rng, PER_TOPIC):
+        link.requests.clear()
+        bridge.mqtt.published.clear()
+        bridge._on_message(Message(topic, payload, retain))
+        want = expected(suffix, payload, retain)
+        published = bridge.mqtt.published
+        if want is not None and want[0] == LENIENT:
+            lenient += 1
+            if link.requests:
+                want = want[1]
+            else:
+                want = None
+        if want is None:
+            rejected += 1
+            assert link.requests == [], f"{suffix} {payload!r} retain={retain} sent {link.requests}"
+            assert [t for t, _, _ in published] == [event_topic], f"{suffix} {payload!r}: published {published}"
+            event = json.loads(published[0][1])
+            assert event["event_type"] == "rejected" and event["topic"] == topic
+        else:
+            accepted += 1
+            assert len(link.requests) == 1, f"{suffix} {payload!r}: expected {want}, sent {link.requests}"
+            cmd, args = link.requests[0]
+            assert cmd == want[0] and args.keys() == want[1].keys(), f"{suffix} {payload!r}: {link.requests}"
+            for key, value in want[1].items():
+                assert args[key] == value, f"{suffix} {payload!r}: {key}={args[key]!r}, expected {value!r}"
+            assert published == []
+    assert accepted + rejected == PER_TOPIC
+    assert accepted > 0 and rejected > PER_TOPIC // 20
+
+
+def test_no_command_topic_can_open_gas(rig):
+    """Every device command the bridge can send, for any payload: none opens."""
+    bridge, link = rig
+    link.requests.clear()
+    rng = random.Random(3)
+    for suffix in TOPICS:
+        for payload, _ in payloads(suffix, rng, 500):
+            bridge._on_message(Message(f"{BASE}/{DEVICE}/{suffix}", payload))
+    assert {cmd for cmd, _ in link.requests} <= {"cut", "lock", "timer_set", "timer_extend", "timer_cancel",
+                                                  "clear_fault"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        f"{BASE}/other-hob/gas/set",
+        f"{BASE}/{DEVICE}/state",
+        f"{BASE}/{DEVICE}/left/state",
+        f"{BASE}/{DEVICE}/event",
+        f"{BASE}/{DEVICE}/availability",
+        f"{BASE}/{DEVICE}/nope/gas/set",
+        f"{BASE}/{DEVICE}/left/gas/set/extra",
+        f"{BASE}/{DEVICE}/left/timer",
+        f"{BASE}/{DEVICE}",
+        f"{BASE}/",
+        "other/hobguard/hob-fuzz/gas/set",
+        "fuzz/homeassistant/status",
+        f"{BASE}/bridge/fuzz/availability",
+    ],
+)
+def test_other_topics_never_become_commands(rig, topic):
+    bridge, link = rig
+    link.requests.clear()
+    rng = random.Random(topic)
+    for _ in range(300):
+        payload = rng.choice([b"CLOSE", b"ON", b"10", b"online", bytes(rng.randrange(256) for _ in range(20))])
+        bridge._on_message(Message(topic, payload, rng.random() < 0.1))
+    assert link.requests == []
+
+
+@pytest.mark.xfail(strict=True, reason="bridge: minutes accept digits of any script (re \\d without re.ASCII), "
+                   "e.g. Arabic-Indic or full-width digits (reported)")  # fmt: skip
+@pytest.mark.parametrize("payload", ["٥".encode(), "５".encode(), "1٠".encode()])
+def test_minutes_in_other_scripts_are_rejected(rig, payload):
+    bridge, link = rig
+    link.requests.clear()
+    bridge._on_message(Message(f"{BASE}/{DEVICE}/left/timer/set", payload))
+    assert link.requests == []
