@@ -184,10 +184,14 @@ class App:
             press = self.button.poll()
             if press:
                 hob.press(press, now)
+        heartbeat_due = time.ticks_diff(now, self.next_heartbeat) >= 0
         if time.ticks_diff(now, self.next_sample) >= 0:
             self._sample(now)
             period = self.idle_sample_ms if hob.quiet() else self.sample_ms
             self.next_sample = time.ticks_add(now, period)
+            # A heartbeat due before the next sample goes out now, a little
+            # early, so the device wakes once for both.
+            heartbeat_due = heartbeat_due or time.ticks_diff(self.next_sample, self.next_heartbeat) > 0
         hob.tick(now)
         self._drive_outputs()
         if hob.lock_dirty:
@@ -198,7 +202,7 @@ class App:
             event["t"] = "evt"
             self.send(event)
         signature = self._signature()
-        if signature != self.last_signature or time.ticks_diff(now, self.next_heartbeat) >= 0:
+        if signature != self.last_signature or heartbeat_due:
             self.last_signature = signature
             self.send(self.state_message(now))
             self.next_heartbeat = time.ticks_add(now, self.heartbeat_ms)
