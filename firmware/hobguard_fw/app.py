@@ -82,7 +82,7 @@ class App:
         self.button = None
         if settings["button_pin"] >= 0:
             self.button = drivers.Button(machine, time_module, settings["button_pin"], settings["long_press_ms"])
-        self.indicator = drivers.Indicator(machine, time_module, settings["led_pin"], settings["buzzer_pin"])
+        self.indicator = drivers.Indicator(machine, settings["led_pin"], settings["buzzer_pin"])
         self.reader = protocol.LineReader()
         self.sample_ms = settings["sample_ms"]
         self.idle_sample_ms = settings["idle_sample_ms"]
@@ -212,7 +212,6 @@ class App:
             self.max_sleep_ms,
             time.ticks_diff(self.next_sample, now),
             time.ticks_diff(self.next_heartbeat, now),
-            self.indicator.next_change_ms(),
         )
         if self.button is not None and self.button.busy():
             wait = min(wait, _BUTTON_POLL_MS)

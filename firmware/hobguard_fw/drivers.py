@@ -131,50 +131,44 @@ class Button:
         return "long" if held >= self.long_ms else "short"
 
 
-# Blink patterns: (on ms, off ms). None = steady off.
+# Indicator patterns, blinked by the PWM hardware so the main loop never
+# wakes for them: (frequency Hz, duty cycle 0..1). The ESP32's LEDC runs
+# down to 1 Hz.
 PATTERNS = {
-    "idle": None,
-    "timer": (50, 1950),
-    "cut": (500, 500),
-    "locked": (50, 450),
-    "warning": (150, 150),
-    "fault": (1000, 200),
+    "idle": (1, 0.0),
+    "timer": (1, 0.05),  # a short flash every second
+    "cut": (1, 0.5),
+    "locked": (2, 0.1),
+    "warning": (4, 0.5),
+    "fault": (1, 0.85),  # nearly steady, a short gap
 }
+# The buzzer (an active one, sounding while driven) joins in only for these.
+_LOUD = ("warning", "fault")
 
 
 class Indicator:
-    """LED and optional buzzer showing the core's indicator pattern. The
-    buzzer sounds only for warnings and faults."""
+    """LED and optional buzzer showing the core's indicator pattern."""
 
-    def __init__(self, machine, time_module, led_pin, buzzer_pin):
-        self.time = time_module
-        self.led = machine.Pin(led_pin, machine.Pin.OUT, value=0) if led_pin >= 0 else None
-        self.buzzer = machine.Pin(buzzer_pin, machine.Pin.OUT, value=0) if buzzer_pin >= 0 else None
-        self.pattern = "idle"
-        self.started = time_module.ticks_ms()
+    def __init__(self, machine, led_pin, buzzer_pin):
+        self.led = self._pwm(machine, led_pin)
+        self.buzzer = self._pwm(machine, buzzer_pin)
+        self.pattern = None
+
+    @staticmethod
+    def _pwm(machine, pin):
+        if pin < 0:
+            return None
+        return machine.PWM(machine.Pin(pin), freq=1, duty_u16=0)
 
     def show(self, pattern):
-        now = self.time.ticks_ms()
-        if pattern != self.pattern:
-            self.pattern = pattern
-            self.started = now
-        timing = PATTERNS.get(pattern)
-        lit = False
-        if timing:
-            phase = self.time.ticks_diff(now, self.started) % (timing[0] + timing[1])
-            lit = phase < timing[0]
-        if self.led:
-            self.led.value(1 if lit else 0)
-        if self.buzzer:
-            self.buzzer.value(1 if lit and pattern in ("warning", "fault") else 0)
-
-    def next_change_ms(self):
-        """How soon the pattern needs redrawing (for the main loop's sleep)."""
-        timing = PATTERNS.get(self.pattern)
-        if not timing or not (self.led or self.buzzer):
-            return 60000
-        phase = self.time.ticks_diff(self.time.ticks_ms(), self.started) % (timing[0] + timing[1])
-        return timing[0] - phase if phase < timing[0] else timing[0] + timing[1] - phase
+        if pattern == self.pattern:
+            return
+        self.pattern = pattern
+        freq, duty = PATTERNS.get(pattern, PATTERNS["fault"])
+        for output, on in ((self.led, True), (self.buzzer, pattern in _LOUD)):
+            if output is not None:
+                output.freq(freq)
+                output.duty_u16(int(duty * 65535) if on else 0)
 
 
 RESET_CAUSES = (

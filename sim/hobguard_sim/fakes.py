@@ -210,6 +210,32 @@ class FakeWDT:
         return now_ms - self.last_feed_ms > self.timeout_ms
 
 
+class FakePWM:
+    """machine.PWM: records what the firmware asks for (the indicator)."""
+
+    def __init__(self, board: "Board", pin, freq: int = 1000, duty_u16: int = 0) -> None:
+        self.board = board
+        self.pin_id = getattr(pin, "id", pin)
+        self._freq = freq
+        self._duty = duty_u16
+        board.pwm[self.pin_id] = self
+
+    def freq(self, value: int | None = None) -> int | None:
+        if value is None:
+            return self._freq
+        self._freq = value
+        return None
+
+    def duty_u16(self, value: int | None = None) -> int | None:
+        if value is None:
+            return self._duty
+        self._duty = value
+        return None
+
+    def deinit(self) -> None:
+        self._duty = 0
+
+
 class FakeTimer:
     PERIODIC = 1
     ONE_SHOT = 0
@@ -252,6 +278,7 @@ class Board:
         self.adcs = {address: ADS1115Model(self, address) for address, _ in inputs}
         self.adc_dead = False
         self.pins: dict[int, FakePin] = {}
+        self.pwm: dict[int, FakePWM] = {}
         self.input_levels: dict[int, int] = {}
         self.wdt: FakeWDT | None = None
         self.cause = "power_on"
@@ -260,6 +287,7 @@ class Board:
         self.Pin = _bind(FakePin, self)
         self.I2C = _bind(FakeI2C, self)
         self.WDT = _bind(FakeWDT, self)
+        self.PWM = _bind(FakePWM, self)
         self.Timer = FakeTimer
 
     # machine functions

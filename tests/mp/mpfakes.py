@@ -106,9 +106,24 @@ class Machine:
             def feed(self):
                 machine.fed += 1
 
+        class PWM:
+            def __init__(self, pin, freq=1000, duty_u16=0):
+                self.pin = pin
+                self.frequency = freq
+                self.duty = duty_u16
+                machine.pwm[pin.id] = self
+
+            def freq(self, value):
+                self.frequency = value
+
+            def duty_u16(self, value):
+                self.duty = value
+
+        self.pwm = {}
         self.Pin = Pin
         self.I2C = I2C
         self.WDT = WDT
+        self.PWM = PWM
 
     def reset_cause(self):
         return self.cause

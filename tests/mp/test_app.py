@@ -122,3 +122,18 @@ def test_flame_seen_through_the_ads1115_driver():
     run(device, clock, 8000)
     ignited = [f for f in frames(link) if f.get("event_type") == "ignited"]
     assert len(ignited) == 1 and ignited[0]["burner"] == "right"
+
+
+def test_indicator_blinks_by_pwm_without_waking_the_loop():
+    from hobguard_fw import drivers
+
+    device, machine, clock, link, root = boot()
+    run(device, clock, 5000)
+    led = machine.pwm[2]
+    assert led.duty == 0  # idle: dark
+    link.inbound = protocol.request(1, "lock", on=True).encode()
+    run(device, clock, 100)
+    freq, duty = drivers.PATTERNS["locked"]
+    assert led.frequency == freq and led.duty == int(duty * 65535)
+    # an idle, locked hob sleeps until its next sample: no wake-ups to blink
+    assert device.step() >= 1000
