@@ -10,6 +10,8 @@ import gc
 from hobguard_fw import VERSION, core, drivers, protocol
 from hobguard_fw import settings as settings_store
 
+# While a cut pulse runs, the thermocouple is read this often.
+_CUT_SAMPLE_MS = 250
 # A press in progress is polled this often.
 _BUTTON_POLL_MS = 20
 # At most this many bytes are taken from the line per step.
@@ -187,7 +189,12 @@ class App:
         heartbeat_due = time.ticks_diff(now, self.next_heartbeat) >= 0
         if time.ticks_diff(now, self.next_sample) >= 0:
             self._sample(now)
-            period = self.idle_sample_ms if hob.quiet() else self.sample_ms
+            if hob.quiet():
+                period = self.idle_sample_ms
+            elif hob.cutting():
+                period = min(self.sample_ms, _CUT_SAMPLE_MS)  # watch the cut work
+            else:
+                period = self.sample_ms
             self.next_sample = time.ticks_add(now, period)
             # A heartbeat due before the next sample goes out now, a little
             # early, so the device wakes once for both.

@@ -24,6 +24,11 @@ MAX_EVENTS = const(24)
 SENSOR_FAULT_AFTER = const(3)
 # Below this a thermocouple is cold (no flame nearby, none just out).
 COLD_MV = 1.0
+# During a cut pulse the relay is open and the reading is the thermocouple's
+# open-circuit EMF. If it falls this much below its peak, the flame has gone
+# out (the thermocouple cools with a ~9 s time constant) and the cut is
+# verified at once, before anyone could relight the burner.
+COOLING_DROP = 0.12
 # Samples taken this soon after a relay switched are discarded.
 RELAY_SETTLE_MS = const(100)
 
@@ -63,6 +68,7 @@ class Burner:
         self.guard_deadline = None  # left-on cut time once warned, else None
         self.cut_until = None  # ticks when the cut pulse ends, or None
         self.verify_deadline = None  # ticks by which the flame must be out
+        self.pulse_peak_mv = None  # highest open-circuit reading in this cut pulse
         self.last_cut_reason = None  # type: str | None
         self.cut_fault = None  # type: str | None  # "cut_failed" once a cut did not shut the gas
 
@@ -248,6 +254,7 @@ class Hob:
         # Verify whenever gas may be flowing: a burning or unknown flame.
         if burner.flame is not False and burner.verify_deadline is None:
             burner.verify_deadline = ticks_add(now, self._verify)
+            burner.pulse_peak_mv = None
         self.emit("cut", burner, reason=reason, flame=burner.flame)
 
     def cut(self, name, reason, now):
@@ -377,6 +384,8 @@ class Hob:
             return
         burner.tc_mv = millivolts
         closed = self.relay_closed[index]
+        if burner.verify_deadline is not None and not closed and burner.cut_until is not None:
+            self._check_cooling(burner, millivolts)
         if closed:
             on_mv, off_mv = settings["flame_on_mv"], settings["flame_off_mv"]
         else:
@@ -399,6 +408,21 @@ class Hob:
             return
         self._flame_changed(burner, seen, now)
 
+    def _check_cooling(self, burner, millivolts):
+        peak = burner.pulse_peak_mv
+        if peak is None or millivolts > peak:
+            burner.pulse_peak_mv = millivolts
+        elif peak >= self.settings["flame_open_on_mv"] and millivolts < peak * (1 - COOLING_DROP):
+            burner.verify_deadline = None
+            self.emit("cut_verified", burner, reason=burner.last_cut_reason, by="cooling")
+
+    def cutting(self):
+        """True while a cut pulse runs (the caller samples faster then)."""
+        for burner in self.burners:
+            if burner.cut_until is not None:
+                return True
+        return False
+
     def _flame_changed(self, burner, lit, now):
         first = burner.flame is None
         burner.flame = lit
@@ -413,7 +437,7 @@ class Hob:
             burner.guard_deadline = None
             if burner.verify_deadline is not None:
                 burner.verify_deadline = None
-                self.emit("cut_verified", burner, reason=burner.last_cut_reason)
+                self.emit("cut_verified", burner, reason=burner.last_cut_reason, by="flame_out")
             elif not first:
                 self.emit("flame_out", burner, tc_mv=burner.tc_mv)
 
@@ -470,6 +494,7 @@ class Hob:
             if burner.flame:
                 burner.last_cut_reason = "reset"
                 burner.verify_deadline = ticks_add(self.booted_at, self._verify)
+                burner.pulse_peak_mv = None
                 self.emit("cut", burner, reason="reset", flame=True)
         if self.locked:
             for burner in self.burners:

@@ -421,3 +421,41 @@ def test_left_on_guard_cuts_once_even_while_the_flame_is_still_seen():
     cuts = [e for e in k.of("cut") if e["reason"] == "left_on"]
     assert len(cuts) == 1
     assert len([e for e in k.of("warning") if e["reason"] == "left_on"]) == 1
+
+
+def _cut_and_read_open_emf(k, emf_at):
+    """Cut the left burner and feed open-circuit readings emf_at(ms since the
+    cut) every 250 ms through the pulse, as the app does."""
+    start = k.now
+    k.hob.cut("left", "remote", start)
+    for n in range(1, 12):
+        t = core.ticks_add(start, n * 250)
+        k.hob.sample(0, emf_at(n * 250), t)
+        k.hob.tick(t)
+    k.now = core.ticks_add(start, 3000)
+    k.events.extend(k.hob.take_events())
+
+
+def test_cut_is_verified_by_the_thermocouple_cooling_during_the_pulse():
+    import math
+
+    k = Kitchen()
+    k.light(0)
+    _cut_and_read_open_emf(k, lambda ms: 25.0 * math.exp(-ms / 9000.0))
+    verified = k.of("cut_verified")
+    assert len(verified) == 1 and verified[0]["by"] == "cooling"
+    # the cook relights at once: no false alarm, the relay stays usable
+    k.flames[0] = True
+    k.run(60 * SECOND)
+    assert k.of("fault") == []
+    assert k.hob.relay_closed[0]
+
+
+def test_a_flame_that_keeps_burning_through_the_pulse_is_not_verified():
+    k = Kitchen()
+    k.light(0)
+    k.welded[0] = True  # keeps the simple physics' flame burning
+    _cut_and_read_open_emf(k, lambda ms: 25.0 + (0.05 if ms % 500 else -0.05))
+    assert k.of("cut_verified") == []
+    k.run(30 * SECOND)
+    assert [e["reason"] for e in k.of("fault")] == ["cut_failed"]
