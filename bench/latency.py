@@ -7,7 +7,19 @@ bench.probes, which stamps what they see with the machine-wide monotonic
 clock. The benchmark publishes `<device>/<burner>/gas/set CLOSE` (QoS 0,
 as Home Assistant does by default), alternating the burners, one command at
 a time, each when that burner's relay is closed again; it waits for the
-burner state that shows the relay open, then sends the next.
+burner state that shows the relay open, then sends the next. Three set-ups:
+back to back with Mosquitto's default configuration; the same with a random
+0.1-0.3 s pause before each command (commands at random moments, as a
+person sends them); back to back with `set_tcp_nodelay true` in Mosquitto.
+
+Why they differ: the bridge publishes states with QoS 1, so the broker
+answers each with a PUBACK; the bridge's kernel delays its TCP ACK of that
+PUBACK (delayed ACK, ~40 ms), and with Nagle's algorithm on (Mosquitto's
+default) the broker holds the next small packet to the bridge -- our
+command -- until that ACK comes. A command right after a state publish
+waits ~40 ms; `set_tcp_nodelay true` removes the wait. At 20x the simulated
+device sends states 20x as often as a real one, so "spaced" over-states
+how often a command meets that window.
 
 Legs of each command (all wall-clock, one clock):
   broker -> bridge   client publish() called  -> Bridge._on_message entered
@@ -23,6 +35,7 @@ what follows in the physics.
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +55,9 @@ def _read_probes(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines() if line.strip()]
 
 
-def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False) -> dict[str, Any]:
+def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False, pause_s: tuple[float, float] = (0.0, 0.0),
+        seed: int = 1) -> dict[str, Any]:  # fmt: skip
+    rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
         work = Path(tmp)
         broker = Broker(work, tcp_nodelay=tcp_nodelay)
@@ -84,6 +99,8 @@ def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False) -> dict[str,
                 state = client.json(topic) or {}
                 if not (state.get("relay") == "closed" and not state.get("cutting")):
                     client.wait(closed, mark, 10, f"{burner} relay closed")
+                if pause_s[1] > 0:
+                    time.sleep(rng.uniform(*pause_s))
                 mark = len(client.messages)
                 t0 = time.monotonic_ns()
                 client.client.publish(f"{BASE}/{device_id}/{burner}/gas/set", "CLOSE", qos=0)
@@ -137,32 +154,39 @@ LEG_NAMES = {
 }
 
 
+# (suffix, label, broker with TCP_NODELAY, pause before each command (s))
+CONFIGS = [
+    ("", "", False, (0.0, 0.0)),
+    ("_spaced", " [spaced]", False, (0.1, 0.3)),
+    ("_nodelay", " [broker nodelay]", True, (0.0, 0.0)),
+]
+CONFIG_NOTES = {
+    "": "default Mosquitto config; each command right after the previous one's state",
+    "_spaced": "default Mosquitto config; a random 0.1-0.3 s pause before each command",
+    "_nodelay": "Mosquitto with set_tcp_nodelay true; back to back",
+}
+
+
 def measure(quick: bool = False) -> list[Figure]:
     commands = 60 if quick else 240
     figures = []
-    for nodelay in (False, True):
-        legs = run(commands, tcp_nodelay=nodelay)
-        suffix = "_nodelay" if nodelay else ""
-        broker_note = (
-            "Mosquitto with set_tcp_nodelay true"
-            if nodelay
-            else "Mosquitto as configured by default (set_tcp_nodelay false)"
-        )
+    for suffix, label, nodelay, pause in CONFIGS:
+        legs = run(commands, tcp_nodelay=nodelay, pause_s=pause)
         for key, name in LEG_NAMES.items():
-            if nodelay and key not in ("end_to_end", "broker", "round_trip"):
+            if suffix and key not in ("end_to_end", "broker", "round_trip"):
                 continue
             values = legs[key]
             for p in (50, 99):
                 figures.append(
                     Figure(
                         id=f"latency_{key}_p{p}{suffix}",
-                        name=f"{name}, p{p}" + (" [broker nodelay]" if nodelay else ""),
+                        name=f"{name}, p{p}{label}",
                         value=percentile(values, p),
                         unit="ms",
                         command=bench_command("latency", quick),
                         runs=[],
                         target="<= 20" if key == "end_to_end" and p == 99 else None,
-                        note=f"{broker_note}; {len(values)} commands; median {median(values):.2f} ms, "
+                        note=f"{CONFIG_NOTES[suffix]}; {len(values)} commands; median {median(values):.2f} ms, "
                         f"max {max(values):.2f} ms",
                         details={"n": len(values), "max_ms": max(values), "min_ms": min(values)},
                     )

@@ -19,6 +19,10 @@ so stamps from the client, the bridge and the device can be subtracted.
   a relay pin to the level that opens the thermocouple loop (the contact
   itself follows after the relay's release time, 5 ms simulated).
 
+With HOBGUARD_BENCH_QOS0=1 in its environment, `bridge` also publishes
+with QoS 0 instead of 1 (an experiment: see bench/latency.py on why the
+broker's Nagle delay follows the bridge's QoS 1 PUBACKs).
+
 `devices` runs COUNT simulated hobs (each a SimDevice behind its own
 PtyDevice, i.e. `hobguard sim device` without the stdin loop) in one
 process, with links DIR/hob<N>.tty and device ids bench-<N>; reads
@@ -28,6 +32,7 @@ process, with links DIR/hob<N>.tty and device ids bench-<N>; reads
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -81,6 +86,16 @@ def instrument_bridge() -> None:
         return write(self, data)
 
     serial.Serial.write = probed_write  # type: ignore[method-assign]
+
+    if os.environ.get("HOBGUARD_BENCH_QOS0"):  # an experiment: the bridge publishes with QoS 0
+        from hobguard import mqtt
+
+        publish = mqtt.MqttConnection.publish
+
+        def qos0_publish(self, topic, payload, retain=False, qos=1):  # type: ignore[no-untyped-def]
+            return publish(self, topic, payload, retain=retain, qos=0)
+
+        mqtt.MqttConnection.publish = qos0_publish  # type: ignore[method-assign]
 
 
 def instrument_device() -> None:

@@ -579,10 +579,7 @@ def test_the_harness_catches_an_unanswered_command():
     assert any("never answered" in v for v in h.violations)
 
 
-# -- firmware issues found by the properties above (a strict xfail starts failing,
-# -- on purpose, once the firmware is fixed: then drop the marker) ------------------------
-
-import pytest  # noqa: E402
+# -- regressions: firmware issues these properties found (fixed) ---------------------------
 
 
 def test_a_left_on_cut_is_not_repeated_while_the_thermocouple_cools():
@@ -598,9 +595,10 @@ def test_a_left_on_cut_is_not_repeated_while_the_thermocouple_cools():
     assert len(cuts) == 1, f"{len(cuts)} left_on cuts at {[e['_t_ms'] for e in cuts]}"
 
 
-@pytest.mark.xfail(strict=True, reason="core: a burner relit within ~13 s of a cut is taken for a cut that did "
-                   "not shut the gas (cut_failed), and its relay is held open (firmware issue, reported)")  # fmt: skip
 def test_relighting_soon_after_a_cut_is_not_a_failed_cut():
+    """Found here: a burner relit within ~13 s of a cut (before the cooling
+    thermocouple fell below the flame threshold) was taken for a cut that did
+    not shut the gas (cut_failed), and its relay was held open."""
     device = SimDevice(seed=2)
     device.run_for(10_000)
     device.physics.ignite(0, device.clock.seconds)
@@ -613,9 +611,9 @@ def test_relighting_soon_after_a_cut_is_not_a_failed_cut():
     assert device.truth()[0]["flame"], "the relit burner was cut by the false fault"
 
 
-@pytest.mark.xfail(strict=True, reason="core: after a reset with a hot burner, relighting it within verify_s "
-                   "raises cut_failed and holds its relay open (firmware issue, reported)")  # fmt: skip
 def test_relighting_soon_after_a_power_loss_is_not_a_failed_cut():
+    """Found here: after a reset with a hot burner, relighting it within
+    verify_s raised cut_failed and held its relay open."""
     device = SimDevice(seed=3)
     device.run_for(10_000)
     device.physics.ignite(0, device.clock.seconds)
