@@ -15,8 +15,8 @@ each day: no stuck timer (every timer the core holds lies in the future),
 the core's event queue empty between steps, and the firmware's own objects
 (the App and everything it owns, minus the fakes of machine/time/link) no
 bigger than on the first day. Optionally (when Node.js and the MicroPython
-WebAssembly port are installed): the real MicroPython heap over two
-simulated days of use does not grow from the first day to the second.
+WebAssembly port are installed): the real MicroPython heap over four
+simulated days of use does not grow day after day.
 """
 
 from __future__ import annotations
@@ -177,10 +177,15 @@ def test_micropython_heap_does_not_grow_from_day_to_day():
     if not port.exists():
         pytest.skip("the MicroPython WebAssembly port is not installed (make setup)")
     proc = subprocess.run(
-        ["node", str(script), str(REPO), "--hours", "48"], capture_output=True, text=True, timeout=600
+        ["node", str(script), str(REPO), "--hours", "96"], capture_output=True, text=True, timeout=900
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     stages = report["stages"]
-    assert stages["after 48 h"] <= stages["after 24 h"] + 256, stages
+    days = [stages[f"after {24 * d} h"] for d in range(1, 5)]
+    growth = [b - a for a, b in zip(days, days[1:], strict=False)]
+    # A leak adds about the same every day; a one-off step (a dict resized, a
+    # pointer the conservative collector still sees) does not repeat. So at
+    # least one whole day of the last three must show no growth at all.
+    assert min(growth) <= 64, f"heap grows every day: {days} (bytes at 24, 48, 72, 96 h)"
     assert report["max_after_start"] <= stages["app started"] + 4096, stages
