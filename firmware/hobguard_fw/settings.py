@@ -3,6 +3,8 @@
 # so a file is checked the same way before it is copied and at boot.
 import json
 
+from hobguard_fw.protocol import is_burner_id, is_number
+
 SETTINGS_FILE = "hobguard_settings.json"
 STATE_FILE = "hobguard_state.json"
 
@@ -85,21 +87,6 @@ _LIMITS = {
 _BURNER_KEYS = ("id", "relay_pin", "adc_address", "adc_pair")
 
 
-def _is_num(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return value == value and -1e18 < value < 1e18
-
-
-def _burner_id_ok(value):
-    if not isinstance(value, str) or not 0 < len(value) <= 16:
-        return False
-    for ch in value:
-        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_"):
-            return False
-    return True
-
-
 def _check_burners(burners, errors):
     if not isinstance(burners, list) or not 1 <= len(burners) <= 4:
         errors.append("burners: a list of 1 to 4 burners")
@@ -119,7 +106,7 @@ def _check_burners(burners, errors):
             if key not in burner:
                 errors.append("%s: missing %r" % (where, key))
         ident = burner.get("id")
-        if not _burner_id_ok(ident):
+        if not is_burner_id(ident):
             errors.append(where + ".id: 1-16 characters of a-z, 0-9, _")
         elif ident in seen_ids:
             errors.append(where + ".id: %r used twice" % ident)
@@ -169,7 +156,7 @@ def validate(candidate):
         elif kind == "int":
             ok = not isinstance(value, bool) and isinstance(value, int) and low <= value <= high
         else:
-            ok = _is_num(value) and low <= value <= high
+            ok = is_number(value) and low <= value <= high
         if ok:
             result[key] = value
         else:
