@@ -9,6 +9,7 @@ every run, the command that produced each figure, and the machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import importlib
 import json
@@ -72,9 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer runs and shorter loads (a smoke run)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME", help="run only these")
     parser.add_argument("--out", default=str(REPO / "bench" / "results.json"), help="results file")
+    parser.add_argument("--show", action="store_true", help="print the table of the results file; run nothing")
     args = parser.parse_args(argv)
+    if args.show:
+        data = json.loads(Path(args.out).read_text())
+        known = {f.name for f in dataclasses.fields(Figure)}
+        shown = [Figure(**{k: v for k, v in d.items() if k in known}) for d in data["figures"]]
+        print(table(shown))
+        print(f"({data['generated']}, {data['machine']['cpus']} CPUs, python {data['machine']['python']})")
+        return 0
     names = args.only or list(BENCHMARKS)
     figures: list[Figure] = []
+    groups: dict[str, str] = {}  # figure id -> benchmark name
     errors: dict[str, str] = {}
     started = time.monotonic()
     for name in names:
@@ -82,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         try:
             module = importlib.import_module(f"bench.{BENCHMARKS[name]}")
-            figures += module.measure(quick=args.quick)
+            measured = module.measure(quick=args.quick)
+            figures += measured
+            groups.update({f.id: name for f in measured})
         except Exception as err:  # a benchmark that cannot run says why; the others still run
             errors[name] = f"{type(err).__name__}: {err}"
             traceback.print_exc()
@@ -91,15 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     for name, err in errors.items():
         print(f"{name}: not measured: {err}")
     out = Path(args.out)
-    previous = {}
+    previous: list[dict] = []
     if args.only and out.exists():
-        try:  # --only updates its own figures and keeps the others
-            previous = {f["id"]: f for f in json.loads(out.read_text()).get("figures", [])}
+        try:  # --only replaces the figures of the benchmarks it ran and keeps the others
+            previous = json.loads(out.read_text()).get("figures", [])
         except (OSError, ValueError):
-            previous = {}
-    merged = dict(previous)
+            previous = []
+    ran = set(names) - set(errors)
+    merged = [f for f in previous if f.get("group") not in ran]
     for f in figures:
-        merged[f.id] = f.to_dict()
+        merged.append(dict(f.to_dict(), group=groups[f.id]))
+    order = list(BENCHMARKS)
+    merged.sort(key=lambda f: order.index(f["group"]) if f.get("group") in order else len(order))
     result = {
         "generated": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": "python -m bench"
@@ -113,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_1m_at_end": os.getloadavg()[0],
         },
         "errors": errors,
-        "figures": list(merged.values()),
+        "figures": merged,
     }
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(f"written to {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")

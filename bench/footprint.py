@@ -100,6 +100,8 @@ def measure(quick: bool = False) -> list[Figure]:
             )
         )
     started = [float(d["firmware_started"]) for d in days]
+    code = [float(d["firmware_code"]) for d in days]
+    data = [float(d["firmware_data_started"]) for d in days]
     day_max = [float(d["firmware_max"]) for d in days]
     last = [float(d["stages"][f"after {hours} h"] - d["stages"]["harness"]) for d in days]
     figures += [
@@ -112,6 +114,23 @@ def measure(quick: bool = False) -> list[Figure]:
             runs=started,
             target=f"<= {HEAP_TARGET}",
             note="fakes and driver subtracted; includes the firmware's bytecode",
+        ),
+        Figure(
+            id="heap_fw_code",
+            name="  of which imported modules (bytecode)",
+            value=median(code),
+            unit="bytes",
+            command=cmd_day,
+            runs=code,
+            note="what freezing the modules into the MicroPython image would move to flash",
+        ),
+        Figure(
+            id="heap_fw_data",
+            name="  of which the running App's objects",
+            value=median(data),
+            unit="bytes",
+            command=cmd_day,
+            runs=data,
         ),
         Figure(
             id=f"heap_fw_after_{hours}h",

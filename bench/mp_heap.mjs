@@ -12,8 +12,10 @@
 // scan the WebAssembly stack, so garbage is only freed between calls.
 // Prints ONE JSON line: {"heapsize", "stages": {"baseline", "harness" (the
 // fakes and this driver, before any firmware import), "app started",
-// "after 1 h", ...: bytes}, "firmware_started" and "firmware_max" (the
-// firmware's share: minus "harness"), "max_after_start", "gc_total", ...}.
+// "firmware imported", "app started", "after 1 h", ...: bytes},
+// "firmware_started" and "firmware_max" (the firmware's share: minus
+// "harness"), split into "firmware_code" (the imported modules) and
+// "firmware_data_started" (the App's objects), "max_after_start", ...}.
 //
 // A tiny stand-in physics runs inside MicroPython next to the App: a lit
 // burner reads 12 mV (loop closed) until its relay opens or the person turns
@@ -153,6 +155,9 @@ def run_until(end):
   `
 import hobguard_fw.app, hobguard_fw.protocol
 keep["protocol"] = hobguard_fw.protocol
+`,
+  measure("firmware imported"),
+  `
 keep["app"] = hobguard_fw.app.App(keep["machine"], keep["clock"], keep["link"], root=keep["root"])
 run_until(60000)
 `,
@@ -186,6 +191,10 @@ report.max_after_start = after.length ? Math.max(...after) : null;
 // The firmware's own share: everything above the fakes and this harness.
 report.firmware_started = stages["app started"] - stages["harness"];
 report.firmware_max = report.max_after_start - stages["harness"];
+// Of which the imported modules (bytecode and module objects, which frozen
+// modules would keep in flash) and the running App's own data.
+report.firmware_code = stages["firmware imported"] - stages["harness"];
+report.firmware_data_started = stages["app started"] - stages["firmware imported"];
 report.gc_total = gcTotal;
 report.hours = hours;
 process.stdout.write(JSON.stringify(report) + "\n");
