@@ -63,7 +63,7 @@ BURNER_COMMANDS: dict[str, tuple[str, str]] = {
     "fault/clear": ("any", "clear_fault"),  # extension: acknowledge a cut_failed fault
 }
 
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
 _NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
 
