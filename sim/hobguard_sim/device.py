@@ -160,12 +160,14 @@ class SimDevice:
         """Any reset: pins float, relays drop, the firmware starts again."""
         self.resets.append((self.clock.ms, cause))
         self.board.power_off()
+        self.link.inbound.clear()  # a UART loses what arrives while the chip resets
         self.app = None
         self.next_step_ms = None
         self.schedule(self.clock.ms + BOOT_MS, lambda: self._boot(cause), "boot")
 
     def power_loss(self, duration_ms: int) -> None:
         self.board.power_off()
+        self.link.inbound.clear()
         self.app = None
         self.powered = False
         self.next_step_ms = None
@@ -199,7 +201,10 @@ class SimDevice:
                 self.on_frame(frame)
 
     def send_line(self, data: bytes) -> None:
-        """Bytes from the host arrive; the device wakes at once."""
+        """Bytes from the host arrive; the device wakes at once. Bytes sent
+        to a device that is off are lost, as on a real UART."""
+        if self.app is None:
+            return
         self.link.feed(data)
         if self.app is not None and not self.hung:
             self.next_step_ms = self.clock.ms
@@ -291,6 +296,8 @@ class SimDevice:
         if self.board.wdt is not None and self.board.wdt.expired(self.clock.ms):
             self._reset("watchdog")
             return
+        if self.link.inbound:
+            wait = 0  # the firmware reads 512 bytes a step: on a board the rest wakes it again
         self.next_step_ms = self.clock.ms + max(1, wait)
 
     # -- what is true ---------------------------------------------------------
