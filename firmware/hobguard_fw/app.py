@@ -26,12 +26,16 @@ class UsbLink:
         import select
         import sys
 
-        self.stdin = sys.stdin
+        # Bytes, not text: noise on the line must not fail to decode here;
+        # the protocol decides what a line is.
+        self.stdin = getattr(sys.stdin, "buffer", sys.stdin)
         self.stdout = sys.stdout
         self.poller = select.poll()
         self.poller.register(sys.stdin, select.POLLIN)
 
     def read(self):
+        if not self.poller.poll(0):
+            return b""  # the usual case: nothing waiting, nothing allocated
         data = bytearray()
         while len(data) < _READ_CHUNK and self.poller.poll(0):
             chunk = self.stdin.read(1)
