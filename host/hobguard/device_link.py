@@ -83,6 +83,13 @@ class _Pending:
     on_done: Callable[[Reply], None]
     internal: bool = False
 
+    def fail(self, request_id: int, now: float, code: str, message: str | None) -> None:
+        """Tell the requester there is no answer, and why."""
+        _call(
+            self.on_done,
+            Reply(False, request_id, self.cmd, self.args, now - self.sent_at, code=code, message=message),
+        )
+
 
 class LinkClosed(Exception):
     pass
@@ -307,18 +314,7 @@ class DeviceLink:
         now = time.monotonic()
         for request_id, p in pending:
             if not p.internal:
-                _call(
-                    p.on_done,
-                    Reply(
-                        False,
-                        request_id,
-                        p.cmd,
-                        p.args,
-                        now - p.sent_at,
-                        code="device_offline",
-                        message=self._closed_reason,
-                    ),
-                )
+                p.fail(request_id, now, "device_offline", self._closed_reason)
         self._set_online(False, self._closed_reason if not self._stop.is_set() else "bridge stopping")
 
     def _session(self, ser: serial.Serial) -> bool:
@@ -514,18 +510,7 @@ class DeviceLink:
         for request_id, p in expired:
             if not p.internal:
                 self.stats.timeouts += 1
-            _call(
-                p.on_done,
-                Reply(
-                    False,
-                    request_id,
-                    p.cmd,
-                    p.args,
-                    now - p.sent_at,
-                    code="timeout",
-                    message=f"no answer within {now - p.sent_at:.1f} s",
-                ),
-            )
+            p.fail(request_id, now, "timeout", f"no answer within {now - p.sent_at:.1f} s")
 
     def _check_silence(self, now: float) -> None:
         last = self.stats.last_frame_at
