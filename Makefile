@@ -60,12 +60,7 @@ lint: setup
 	$(BIN)/pyright
 
 bench: setup
-	@if [ -d bench ]; then \
-		$(PYTHON) -m bench; \
-	else \
-		echo "bench: not yet (no bench/ package)"; \
-	fi
-	$(PYTHON) tools/heap_report.py
+	$(PYTHON) -m bench
 
 # Exit status 5 is pytest's "no test selected": no soak test exists yet.
 soak: setup

@@ -2,9 +2,7 @@
 
 - `.mpy` size: every firmware file compiled with mpy-cross for the ESP32
   (-march=xtensawin), summed (tools/heap_report.py).
-- Heap after start-up and after a simulated hour: tools/mpy-wasm/run_tests.mjs
-  --heap (via tools/heap_report.py --json), the project's own measurement.
-- Heap over a simulated day: bench/mp_heap.mjs, which boots the whole App in
+- Heap over a simulated day: tools/mpy-wasm/heap.mjs, which boots the whole App in
   the MicroPython WebAssembly port on tests/mp/mpfakes.py, plays a realistic
   day (timers, cuts, the lock), and measures the heap after each simulated
   hour in a runPython() call of its own (the port only collects garbage
@@ -25,9 +23,9 @@ HEAP_TARGET = 24 * 1024
 MPY_TARGET = 40 * 1024
 
 
-def heap_report() -> dict[str, Any]:
+def mpy_report() -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "heap_report.py"), "--json"],
+        [sys.executable, str(REPO / "tools" / "heap_report.py"), "--json", "--no-heap"],
         capture_output=True,
         text=True,
         check=True,
@@ -41,7 +39,7 @@ def mp_heap_day(hours: int) -> dict[str, Any]:
     if node is None:
         raise RuntimeError("node not found")
     proc = subprocess.run(
-        [node, str(REPO / "bench" / "mp_heap.mjs"), str(REPO), "--hours", str(hours)],
+        [node, str(REPO / "tools" / "mpy-wasm" / "heap.mjs"), str(REPO), "--hours", str(hours)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -54,11 +52,11 @@ def mp_heap_day(hours: int) -> dict[str, Any]:
 def measure(quick: bool = False) -> list[Figure]:
     runs = 1 if quick else 3
     hours = 2 if quick else 24
-    reports = [heap_report() for _ in range(runs)]
+    reports = [mpy_report() for _ in range(runs)]
     days = [mp_heap_day(hours) for _ in range(runs)]
     report = reports[-1]
-    cmd_report = "python tools/heap_report.py --json"
-    cmd_day = f"node bench/mp_heap.mjs --hours {hours}"
+    cmd_report = "python tools/heap_report.py --json --no-heap"
+    cmd_day = f"node tools/mpy-wasm/heap.mjs --hours {hours}"
     figures = [
         Figure(
             id="mpy_total_bytes",
@@ -71,34 +69,6 @@ def measure(quick: bool = False) -> list[Figure]:
             details={"per_file": report["mpy_bytes"]},
         )
     ]
-    if all("stages" in r["heap"] for r in reports):
-        base = [r["heap"]["stages"]["baseline"] for r in reports]
-        for stage, fid in (("app started", "heap_app_started"), ("app after 1 h", "heap_app_after_1h")):
-            values = [float(r["heap"]["stages"][stage] - b) for r, b in zip(reports, base, strict=True)]
-            figures.append(
-                Figure(
-                    id=fid,
-                    name=f"heap, whole app {stage.replace('app ', '')} (run_tests.mjs)",
-                    value=median(values),
-                    unit="bytes",
-                    command="node tools/mpy-wasm/run_tests.mjs --heap",
-                    runs=values,
-                    target=f"<= {HEAP_TARGET}",
-                    note="minus the interpreter's baseline; includes the firmware's bytecode and ~5 KB of test fakes",
-                    details={"stages": reports[-1]["heap"]["stages"]},
-                )
-            )
-    else:
-        figures.append(
-            Figure(
-                id="heap_app_started",
-                name="heap, whole app started (run_tests.mjs)",
-                value=None,
-                unit="bytes",
-                command="node tools/mpy-wasm/run_tests.mjs --heap",
-                note=f"not measured: {report['heap'].get('error')}",
-            )
-        )
     started = [float(d["firmware_started"]) for d in days]
     code = [float(d["firmware_code"]) for d in days]
     data = [float(d["firmware_data_started"]) for d in days]
@@ -107,7 +77,7 @@ def measure(quick: bool = False) -> list[Figure]:
     figures += [
         Figure(
             id="heap_fw_started",
-            name="heap, firmware only, started (mp_heap.mjs)",
+            name="heap, firmware only, started",
             value=median(started),
             unit="bytes",
             command=cmd_day,

@@ -172,7 +172,7 @@ def _day_checks(h: Harness) -> int:
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
 def test_micropython_heap_does_not_grow_from_day_to_day():
-    script = REPO / "bench" / "mp_heap.mjs"
+    script = REPO / "tools" / "mpy-wasm" / "heap.mjs"
     port = REPO / "tools" / "mpy-wasm" / "node_modules" / "@micropython"
     if not port.exists():
         pytest.skip("the MicroPython WebAssembly port is not installed (make setup)")

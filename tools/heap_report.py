@@ -1,9 +1,9 @@
 """Print the firmware's footprint: compiled size (.mpy, mpy-cross) per file
-and in total, and the MicroPython heap in use after start-up, measured in
-the official MicroPython WebAssembly port (tools/mpy-wasm/run_tests.mjs
---heap). Reports only; it judges nothing.
+and in total, and the MicroPython heap in use after start-up and after a
+few simulated hours, measured in the official MicroPython WebAssembly port
+(tools/mpy-wasm/heap.mjs). Reports only; it judges nothing.
 
-    python tools/heap_report.py [--json] [--heapsize BYTES]
+    python tools/heap_report.py [--json] [--hours N] [--no-heap] [--heapsize BYTES]
 """
 
 import argparse
@@ -16,7 +16,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
-RUNNER = REPO / "tools" / "mpy-wasm" / "run_tests.mjs"
+HEAP_SCRIPT = REPO / "tools" / "mpy-wasm" / "heap.mjs"
 
 
 def mpy_sizes():
@@ -46,11 +46,11 @@ def mpy_sizes():
     return sizes
 
 
-def heap(heapsize):
+def heap(heapsize, hours):
     node = shutil.which("node")
     if node is None:
         return {"error": "node not found"}
-    args = [node, str(RUNNER), str(REPO), "--heap"]
+    args = [node, str(HEAP_SCRIPT), str(REPO), "--hours", str(hours)]
     if heapsize:
         args += ["--heapsize", heapsize]
     proc = subprocess.run(args, check=False, capture_output=True, text=True)
@@ -62,10 +62,14 @@ def heap(heapsize):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--heapsize", help="first heap area for MicroPython (default 110k)")
+    parser.add_argument("--heapsize", help="first heap area for MicroPython in bytes (default 110 KB)")
+    parser.add_argument("--hours", type=int, default=1, help="simulated hours to run after start-up (default 1)")
+    parser.add_argument("--no-heap", action="store_true", help="only the compiled sizes")
     args = parser.parse_args(argv)
     sizes = mpy_sizes()
-    report = {"mpy_bytes": sizes, "mpy_total_bytes": sum(sizes.values()), "heap": heap(args.heapsize)}
+    report = {"mpy_bytes": sizes, "mpy_total_bytes": sum(sizes.values())}
+    if not args.no_heap:
+        report["heap"] = heap(args.heapsize, args.hours)
     if args.json:
         print(json.dumps(report, sort_keys=True))
         return 0
@@ -73,16 +77,18 @@ def main(argv=None):
     for name, size in sizes.items():
         print(f"  {name:<28} {size:7d} bytes")
     print(f"  {'total':<28} {report['mpy_total_bytes']:7d} bytes")
-    h = report["heap"]
+    h = report.get("heap")
+    if h is None:
+        return 0
     if "error" in h:
         print(f"MicroPython heap: not measured ({h['error']})")
     else:
         print(f"MicroPython heap (WebAssembly port, first heap area {h['heapsize']} bytes):")
-        for stage, used in sorted(h["stages"].items(), key=lambda item: item[1]):
-            print(f"  after {stage:<22} {used:7d} bytes in use")
-        print(f"  firmware's share            {h['firmware_bytes']:7d} bytes (incl. ~5 KB of test fakes)")
-        # The port collects garbage only between runPython() calls, so a long
-        # stage grows the heap with garbage that the next measurement frees.
+        for stage, used in h["stages"].items():
+            print(f"  {stage:<28} {used:7d} bytes in use")
+        print(f"  firmware after start-up      {h['firmware_started']:7d} bytes (test fakes subtracted)")
+        print(f"    of which imported code     {h['firmware_code']:7d} bytes")
+        print(f"  firmware, most after start   {h['firmware_max']:7d} bytes")
     return 0
 
 

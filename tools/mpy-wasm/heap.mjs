@@ -1,51 +1,42 @@
 #!/usr/bin/env node
-// The firmware's heap over a simulated day, in real MicroPython: the
-// official WebAssembly port (the npm package tools/mpy-wasm installs).
+// The firmware's heap in real MicroPython: the official WebAssembly port
+// (the npm package beside this script).
 //
-//   node bench/mp_heap.mjs [REPO] [--hours N] [--heapsize BYTES]
+//   node tools/mpy-wasm/heap.mjs [REPO] [--hours N] [--heapsize BYTES]
 //
-// Boots the whole App on tests/mp/mpfakes.py (as tools/mpy-wasm/run_tests.mjs
-// --heap does for its "app started" stage), then runs N simulated hours of
-// a realistic day (burners lit and put out, timers, a remote cut, the
-// child lock; the same day again after 24 h), one runPython() call per hour, and measures gc.mem_alloc()
-// after gc.collect() in a call of its own after each hour: this port cannot
-// scan the WebAssembly stack, so garbage is only freed between calls.
+// Boots the whole App on tests/mp/mpfakes.py, then runs N simulated hours
+// (default 24) of a realistic day (burners lit and put out, timers, a remote
+// cut, the child lock; the same day again after 24 h), one runPython() call
+// per hour, and measures gc.mem_alloc() after gc.collect() in a call of its
+// own after each stage: this port cannot scan the WebAssembly stack, so
+// garbage is only freed between calls.
 // Prints ONE JSON line: {"heapsize", "stages": {"baseline", "harness" (the
-// fakes and this driver, before any firmware import), "app started",
-// "firmware imported", "app started", "after 1 h", ...: bytes},
-// "firmware_started" and "firmware_max" (the firmware's share: minus
-// "harness"), split into "firmware_code" (the imported modules) and
-// "firmware_data_started" (the App's objects), "max_after_start", ...}.
+// fakes and this driver, before any firmware import), "firmware imported",
+// "app started", "after 1 h", ...: bytes}, "firmware_started" and
+// "firmware_max" (the firmware's share: minus "harness"), split into
+// "firmware_code" (the imported modules) and "firmware_data_started" (the
+// App's objects), "max_after_start", ...}.
 //
 // A tiny stand-in physics runs inside MicroPython next to the App: a lit
 // burner reads 12 mV (loop closed) until its relay opens or the person turns
 // it off, then 0 mV.
 
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { DEFAULT_HEAPSIZE, REPO, loadPort } from "./port.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-let repo = path.resolve(HERE, "..");
+let repo = REPO;
 let hours = 24;
-let heapsize = 110 * 1024;
+let heapsize = DEFAULT_HEAPSIZE;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--hours") hours = parseInt(args[++i], 10);
   else if (args[i] === "--heapsize") heapsize = parseInt(args[++i], 10);
   else repo = path.resolve(args[i]);
 }
 
-const pkg = path.join(repo, "tools", "mpy-wasm", "node_modules", "@micropython",
-  "micropython-webassembly-pyscript", "micropython.mjs");
-if (!fs.existsSync(pkg)) {
-  process.stderr.write("mp_heap.mjs: " + pkg + " missing: run `make setup`\n");
-  process.exit(2);
-}
-const { loadMicroPython } = await import(pathToFileURL(pkg).href);
-
 const MARK = "@@HEAP@@ ";
 const STAGE = "@@STAGE@@ ";
+const stages = {};
 let result = null;
 let gcTotal = null;
 const output = (line) => {
@@ -58,29 +49,10 @@ const output = (line) => {
   }
   else if (!/^(GC: |stack: | No\. of |mem: |max )/.test(line) && line.trim()) process.stderr.write(line + "\n");
 };
-const mp = await loadMicroPython({ heapsize, stdout: output, stderr: output });
-
-function mkdirs(target) {
-  let current = "";
-  for (const part of target.split("/").filter(Boolean)) {
-    current += "/" + part;
-    try { mp.FS.mkdir(current); } catch (e) { /* exists */ }
-  }
-}
-function copyPy(hostDir, fsDir) {
-  mkdirs(fsDir);
-  for (const name of fs.readdirSync(hostDir)) {
-    if (name.endsWith(".py")) mp.FS.writeFile(fsDir + "/" + name, fs.readFileSync(path.join(hostDir, name)));
-  }
-}
-copyPy(path.join(repo, "firmware", "hobguard_fw"), "/lib/hobguard_fw");
-copyPy(path.join(repo, "tests", "mp"), "/tests_mp");
-mkdirs("/work");
-mp.FS.chdir("/work");
+const { mp } = await loadPort(repo, heapsize, output);
 
 // Each measurement prints its figure at once rather than storing it, so the
 // report itself does not grow the heap being measured.
-const stages = {};
 const measure = (name) =>
   `gc.collect()\nprint("${STAGE}${name}=" + str(gc.mem_alloc()))\n`;
 
@@ -177,11 +149,11 @@ print(${JSON.stringify(MARK)} + json.dumps(_report))
 try {
   for (const program of programs) mp.runPython(program);
 } catch (error) {
-  process.stderr.write("mp_heap.mjs: MicroPython raised:\n" + (error.message || String(error)) + "\n");
+  process.stderr.write("heap.mjs: MicroPython raised:\n" + (error.message || String(error)) + "\n");
   process.exit(2);
 }
 if (result === null) {
-  process.stderr.write("mp_heap.mjs: no result\n");
+  process.stderr.write("heap.mjs: no result\n");
   process.exit(2);
 }
 const report = JSON.parse(result);

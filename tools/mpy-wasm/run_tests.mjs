@@ -11,74 +11,23 @@
 //       Whatever the tests print goes to stderr. Exit status 0 when every
 //       test passed, 1 when one failed, 2 when the harness itself broke.
 //
-//   node run_tests.mjs [REPO] --heap [--heapsize BYTES]
-//       Imports the firmware, builds the control core as at start-up and
-//       prints ONE JSON line with the heap in use (gc.mem_alloc() after
-//       gc.collect()) after each stage; see HEAP_STAGES below.
+// The heap is measured by heap.mjs beside this file.
 //
 // REPO defaults to the repository this script lives in (../..). BYTES may
 // end in k or m; the default, 110k, is about what an ESP32 without PSRAM
 // leaves to MicroPython.
 
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
+import { DEFAULT_HEAPSIZE, REPO, loadPort, pyString } from "./port.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const DEFAULT_HEAPSIZE = 110 * 1024;
 // Lines the Python side prints with this prefix carry the result; every
 // other line is the tests' own output.
 const MARK = "@@HOBGUARD_RESULT@@ ";
 
-// Heap stages, run in order in one interpreter; after each, the harness
-// records gc.mem_alloc() after gc.collect(). A stage's code may keep objects
-// alive by storing them in the dict `keep`. To measure more (the app with
-// fake drivers, say), add a stage here.
-const HEAP_STAGES = [
-  ["baseline", ""],
-  [
-    "import",
-    "import hobguard_fw\n" +
-      "import hobguard_fw.settings\n" +
-      "import hobguard_fw.protocol\n" +
-      "import hobguard_fw.core\n",
-  ],
-  [
-    "construct",
-    "keep['hob'] = hobguard_fw.core.Hob(hobguard_fw.settings.defaults(), 0)\n" +
-      "keep['hob'].tick(0)\n",
-  ],
-  ["import app", "del keep['hob']\nimport hobguard_fw.drivers\nimport hobguard_fw.app\n"],
-  [
-    // The whole app after start-up: booted on the MicroPython-compatible
-    // fakes of tests/mp/mpfakes.py and run for 60 simulated seconds.
-    "app started",
-    "import mpfakes\n" +
-      "_clock = mpfakes.Time()\n" +
-      "_machine = mpfakes.Machine(_clock)\n" +
-      "_link = mpfakes.Link()\n" +
-      "keep['app'] = hobguard_fw.app.App(_machine, _clock, _link, root=mpfakes.fresh_root())\n" +
-      "while _clock.now < 60000:\n" +
-      "    _clock.now += max(1, keep['app'].step())\n" +
-      "    _link.out = []\n" +
-      "keep['clock'] = _clock\n" +
-      "keep['link'] = _link\n" +
-      "del _clock, _machine, _link\n",
-  ],
-  [
-    // A simulated hour later the heap in use must be what it was.
-    "app after 1 h",
-    "while keep['clock'].now < 3660000:\n" +
-      "    keep['clock'].now += max(1, keep['app'].step())\n" +
-      "    keep['link'].out = []\n",
-  ],
-];
-
 function usage(message) {
   if (message) process.stderr.write("run_tests.mjs: " + message + "\n");
   process.stderr.write(
-    "usage: node run_tests.mjs [REPO] [--heap] [--heapsize BYTES] [--only MODULE[,MODULE...]]\n",
+    "usage: node run_tests.mjs [REPO] [--heapsize BYTES] [--only MODULE[,MODULE...]]\n",
   );
   process.exit(2);
 }
@@ -91,11 +40,10 @@ function parseSize(text) {
 }
 
 function parseArgs(argv) {
-  const options = { repo: path.resolve(HERE, "..", ".."), heap: false, heapsize: DEFAULT_HEAPSIZE, only: null };
+  const options = { repo: REPO, heapsize: DEFAULT_HEAPSIZE, only: null };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (arg === "--heap") options.heap = true;
-    else if (arg === "--heapsize") options.heapsize = parseSize(argv[++i]);
+    if (arg === "--heapsize") options.heapsize = parseSize(argv[++i]);
     else if (arg.startsWith("--heapsize=")) options.heapsize = parseSize(arg.slice(11));
     else if (arg === "--only") options.only = (argv[++i] || "").split(",").filter(Boolean);
     else if (arg === "-h" || arg === "--help") usage();
@@ -103,51 +51,6 @@ function parseArgs(argv) {
     else options.repo = path.resolve(arg);
   }
   return options;
-}
-
-// Every *.py below `dir`, as paths relative to it, sorted.
-function pythonFiles(dir) {
-  const found = [];
-  const walk = (rel) => {
-    for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
-      const child = rel ? rel + "/" + entry.name : entry.name;
-      if (entry.isDirectory()) {
-        if (entry.name !== "__pycache__") walk(child);
-      } else if (entry.isFile() && entry.name.endsWith(".py")) {
-        found.push(child);
-      }
-    }
-  };
-  if (fs.existsSync(dir)) walk("");
-  return found.sort();
-}
-
-function mkdirs(FS, target) {
-  let current = "";
-  for (const part of target.split("/").filter(Boolean)) {
-    current += "/" + part;
-    try {
-      FS.mkdir(current);
-    } catch (error) {
-      // EEXIST: already there.
-    }
-  }
-}
-
-// Copies the .py files under hostDir into the MicroPython FS under fsDir.
-function copyTree(FS, hostDir, fsDir) {
-  const files = pythonFiles(hostDir);
-  mkdirs(FS, fsDir);
-  for (const rel of files) {
-    const target = fsDir + "/" + rel;
-    mkdirs(FS, path.posix.dirname(target));
-    FS.writeFile(target, fs.readFileSync(path.join(hostDir, rel)));
-  }
-  return files;
-}
-
-function pyString(text) {
-  return JSON.stringify(text); // a JSON string literal is a valid Python one
 }
 
 // Python run inside MicroPython to call every test function of each module.
@@ -186,74 +89,27 @@ print(${pyString(MARK)} + json.dumps(_results))
 `;
 }
 
-// Python run inside MicroPython to measure the heap stage by stage, as a
-// list of programs run one after another in the same interpreter. This port
-// cannot scan the WebAssembly stack, so gc.collect() only frees garbage when
-// no Python code is running below it: each stage runs in its own
-// runPython() call, and the heap is measured in the next one.
-function heapPrograms(heapsize) {
-  const programs = [
-    `
-import sys, gc, json
-if "/lib" in sys.path:
-    sys.path.remove("/lib")
-sys.path.insert(0, "/lib")
-sys.path.append("/tests_mp")
-keep = {}
-_report = {"heapsize": ${heapsize}, "stages": {}}
-`,
-  ];
-  for (const [name, code] of HEAP_STAGES) {
-    programs.push(code || "pass");
-    programs.push(`gc.collect()\n_report["stages"][${pyString(name)}] = gc.mem_alloc()\n`);
-  }
-  const last = HEAP_STAGES[HEAP_STAGES.length - 1][0];
-  programs.push(`
-_base = _report["stages"]["baseline"]
-_report["mem_alloc"] = _report["stages"][${pyString(last)}]
-_report["firmware_bytes"] = _report["mem_alloc"] - _base
-import micropython
-micropython.mem_info()  # its "GC: total:" line tells whether the heap grew
-print(${pyString(MARK)} + json.dumps(_report))
-`);
-  return programs;
-}
-
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  const firmwareDir = path.join(options.repo, "firmware", "hobguard_fw");
-  const testsDir = path.join(options.repo, "tests", "mp");
-  if (!fs.existsSync(path.join(firmwareDir, "__init__.py"))) {
-    usage("no firmware package at " + firmwareDir);
-  }
-
   let result = null;
-  let gcTotal = null;
   const output = (line) => {
-    const total = /^GC: total: (\d+)/.exec(line);
-    if (total) gcTotal = parseInt(total[1], 10);
     if (line.startsWith(MARK)) result = line.slice(MARK.length);
-    else if (!(options.heap && /^(GC: |stack: | No\. of )/.test(line))) process.stderr.write(line + "\n");
+    else process.stderr.write(line + "\n");
   };
-  const mp = await loadMicroPython({ heapsize: options.heapsize, stdout: output, stderr: output });
-
-  copyTree(mp.FS, firmwareDir, "/lib/hobguard_fw");
-  const testFiles = copyTree(mp.FS, testsDir, "/tests_mp");
-  let programs;
-  if (options.heap) {
-    programs = heapPrograms(options.heapsize);
-  } else {
-    let modules = testFiles
-      .filter((rel) => !rel.includes("/") && /^test_.*\.py$/.test(rel))
-      .map((rel) => rel.slice(0, -3));
-    if (options.only) modules = modules.filter((name) => options.only.includes(name));
-    programs = [testsProgram(modules)];
+  let loaded;
+  try {
+    loaded = await loadPort(options.repo, options.heapsize, output);
+  } catch (error) {
+    usage(error.message);
   }
-  mkdirs(mp.FS, "/work");
-  mp.FS.chdir("/work");
+  const { mp, testFiles } = loaded;
+  let modules = testFiles
+    .filter((rel) => !rel.includes("/") && /^test_.*\.py$/.test(rel))
+    .map((rel) => rel.slice(0, -3));
+  if (options.only) modules = modules.filter((name) => options.only.includes(name));
 
   try {
-    for (const program of programs) mp.runPython(program);
+    mp.runPython(testsProgram(modules));
   } catch (error) {
     process.stderr.write("run_tests.mjs: MicroPython raised:\n" + (error.message || String(error)) + "\n");
     process.exit(2);
@@ -262,19 +118,9 @@ async function main() {
     process.stderr.write("run_tests.mjs: the MicroPython side printed no result\n");
     process.exit(2);
   }
-  if (options.heap) {
-    // This port grows its heap on demand (split heap), so --heapsize sets
-    // the first heap area, not a limit: say whether the firmware outgrew it.
-    const report = JSON.parse(result);
-    report.gc_total = gcTotal;
-    report.grew_past_heapsize = gcTotal !== null && gcTotal > options.heapsize;
-    result = JSON.stringify(report);
-  }
   process.stdout.write(result + "\n");
-  if (!options.heap) {
-    const failed = Object.values(JSON.parse(result)).some((value) => value !== "pass");
-    process.exitCode = failed ? 1 : 0;
-  }
+  const failed = Object.values(JSON.parse(result)).some((value) => value !== "pass");
+  process.exitCode = failed ? 1 : 0;
 }
 
 main().catch((error) => {
