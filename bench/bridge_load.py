@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from hobguard.testing import wait_for
 
 from .common import Figure, bench_command, median
-from .rig import Broker, Client, bridge_args, python, stop_process, wait_for
+from .rig import Broker, Client, bridge_args, python, stop_process
 
 BASE = "bench/hobguard"
 

@@ -41,8 +41,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hobguard.testing import wait_for
+
 from .common import Figure, bench_command, median, percentile
-from .rig import Broker, Client, bridge_args, python, stop_process, wait_for
+from .rig import Broker, Client, bridge_args, python, stop_process
 
 BASE = "bench/hobguard"
 SPEED = 20.0

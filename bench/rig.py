@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,60 +14,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from hobguard.testing import Mosquitto
+
 from .common import REPO
 
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-class Broker:
-    """Mosquitto on a free localhost port (never 1883), no persistence."""
-
-    def __init__(self, workdir: Path, tcp_nodelay: bool = False) -> None:
-        if MOSQUITTO is None:
-            raise RuntimeError("mosquitto is not installed (Debian package mosquitto)")
-        self.port = free_port()
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"log_dest file {workdir / 'mosquitto.log'}\nuser {pwd.getpwuid(os.getuid()).pw_name}\n"
-            "max_queued_messages 100000\n" + ("set_tcp_nodelay true\n" if tcp_nodelay else "")
-        )
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def up() -> bool:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(up, 10, "mosquitto")
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        stop_process(self.proc)
+def Broker(workdir: Path, tcp_nodelay: bool = False) -> Mosquitto:
+    """A started throwaway Mosquitto, by default configured as Mosquitto
+    ships (Nagle on), with room for the load benchmarks' queues."""
+    broker = Mosquitto(workdir, tcp_nodelay=tcp_nodelay, extra_config=("max_queued_messages 100000",))
+    broker.start()
+    return broker
 
 
 def stop_process(proc: subprocess.Popen, quit_line: str | None = None) -> None:

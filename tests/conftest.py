@@ -11,8 +11,6 @@ import datetime
 import itertools
 import json
 import os
-import pwd
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,131 +21,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from hobguard.testing import MOSQUITTO, MOSQUITTO_PASSWD, Mosquitto, TlsFiles, free_port, wait_for  # noqa: F401
 
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or (
-    "/usr/bin/mosquitto_passwd" if os.path.exists("/usr/bin/mosquitto_passwd") else None
-)
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "condition"
-) -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-# -- Mosquitto -----------------------------------------------------------------------
-
-
-@dataclass
-class TlsFiles:
-    ca: Path
-    cert: Path
-    key: Path
-
-
-class Mosquitto:
-    """One throwaway broker. restart() keeps the port (the broker restarts,
-    clients reconnect); persistence is off, so retained messages are lost."""
-
-    def __init__(
-        self,
-        workdir: Path,
-        tls: TlsFiles | None = None,
-        users: dict[str, str] | None = None,
-        acl_file: Path | None = None,
-    ) -> None:
-        self.workdir = workdir
-        self.acl_file = acl_file
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.tls = tls
-        self.users = users or {}
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = workdir / "mosquitto.log"
-        self.conf_path = workdir / "mosquitto.conf"
-        self._write_config()
-
-    def _write_config(self) -> None:
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            "persistence false",
-            f"log_dest file {self.log_path}",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "log_type information",
-            "connection_messages true",
-            # Small packets out at once (else Nagle + delayed ACK add ~40 ms).
-            "set_tcp_nodelay true",
-            # Running as root, mosquitto would switch to the `mosquitto` user
-            # and lose access to the temp files: stay who we are.
-            f"user {pwd.getpwuid(os.getuid()).pw_name}",
-        ]
-        if self.users:
-            passwd = self.workdir / "passwd"
-            passwd.write_text("")
-            for user, password in self.users.items():
-                subprocess.run([MOSQUITTO_PASSWD, "-b", str(passwd), user, password], check=True, capture_output=True)
-            lines += ["allow_anonymous false", f"password_file {passwd}"]
-        else:
-            lines.append("allow_anonymous true")
-        if self.acl_file:
-            lines.append(f"acl_file {self.acl_file}")
-        if self.tls:
-            lines += [f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
-        self.conf_path.write_text("\n".join(lines) + "\n")
-
-    @property
-    def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                log = self.log_path.read_text() if self.log_path.exists() else ""
-                raise RuntimeError(f"mosquitto exited ({self.proc.returncode}): {err}\n{log}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("mosquitto did not start listening") from None
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
 
 def _need_mosquitto() -> None:
