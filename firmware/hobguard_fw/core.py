@@ -9,6 +9,8 @@
 # Safety: the only relay action the core ever chooses on its own is to open
 # a relay (cut). Closing it again only makes the burner relightable by hand;
 # nothing here can make gas flow.
+from hobguard_fw.protocol import CUT_REASONS
+
 try:
     from micropython import const
 except ImportError:  # CPython (host, simulator)
@@ -32,7 +34,8 @@ COOLING_DROP = 0.12
 # Samples taken this soon after a relay switched are discarded.
 RELAY_SETTLE_MS = const(100)
 
-REASONS = ("timer", "remote", "button", "left_on", "lock", "fault", "reset")
+# The cut reasons are part of the protocol's vocabulary (protocol.py).
+REASONS = CUT_REASONS
 
 
 def ticks_add(ticks, delta):

@@ -42,6 +42,36 @@ E_STATE = "refused"  # valid, but not now (e.g. timer while locked)
 
 MAX_ID = 2147483647
 
+# -- the vocabulary, defined once ---------------------------------------------
+# Every event a device emits (t="evt", event_type=...). The bridge adds
+# BRIDGE_EVENT_TYPES of its own. Home Assistant's event entity, the scenario
+# checks, the renderer of events into words and the docs all read these.
+EVENT_TYPES = (
+    "boot",
+    "cut",
+    "cut_verified",
+    "cut_unverified",
+    "warning",
+    "fault",
+    "fault_cleared",
+    "ignited",
+    "flame_out",
+    "timer_set",
+    "timer_cancelled",
+    "lock",
+    "rejected",
+)
+BRIDGE_EVENT_TYPES = ("rejected",)
+# Why a burner was cut (event "cut", state "last_cut_reason").
+CUT_REASONS = ("timer", "remote", "button", "left_on", "lock", "fault", "reset")
+# Fault codes (event "fault" reason, state "fault").
+FAULT_CODES = ("sensor", "cut_failed", "crash")
+
+# Device ids name MQTT topic levels, Home Assistant node ids and the board's
+# host name: lower-case letters, digits, '_' and '-', starting with a letter
+# or digit, so two different ids never map to the same node id.
+DEVICE_ID_MAX = 32
+
 
 class ProtocolError(Exception):
     def __init__(self, code, message, request_id=None):
@@ -101,6 +131,15 @@ def is_number(value):
         return False
     # Rejects NaN (not equal to itself) and both infinities.
     return value == value and -1e18 < value < 1e18
+
+
+def is_device_id(value):
+    if not isinstance(value, str) or not 0 < len(value) <= DEVICE_ID_MAX:
+        return False
+    for i, ch in enumerate(value):
+        if not ("a" <= ch <= "z" or "0" <= ch <= "9" or (i > 0 and ch in "_-")):
+            return False
+    return True
 
 
 def is_burner_id(value):

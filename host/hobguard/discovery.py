@@ -26,25 +26,13 @@ from dataclasses import dataclass
 from string import Template
 from typing import Any
 
+from hobguard_fw import protocol
+
 from . import __version__
 
 # Every event_type the event entity accepts: the device's events plus the
 # bridge's `rejected`. Home Assistant drops events of types not listed.
-EVENT_TYPES = [
-    "cut",
-    "cut_verified",
-    "cut_unverified",
-    "warning",
-    "fault",
-    "fault_cleared",
-    "rejected",
-    "ignited",
-    "flame_out",
-    "boot",
-    "timer_set",
-    "timer_cancelled",
-    "lock",
-]
+EVENT_TYPES = list(protocol.EVENT_TYPES) + [t for t in protocol.BRIDGE_EVENT_TYPES if t not in protocol.EVENT_TYPES]
 
 
 @dataclass(frozen=True)

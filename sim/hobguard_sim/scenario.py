@@ -406,21 +406,7 @@ _EXPECT_KEYS: dict[str, set[str]] = {
     "error": {"within", "count", "why"},
 }
 _STATE_VALUES = {"valve": ("open", "closed"), "flame": ("on", "off"), "relay": ("open", "closed")}
-EVENT_TYPES = (
-    "boot",
-    "cut",
-    "warning",
-    "cut_verified",
-    "fault",
-    "fault_cleared",
-    "cut_unverified",
-    "ignited",
-    "flame_out",
-    "timer_set",
-    "timer_cancelled",
-    "lock",
-    "rejected",
-)
+EVENT_TYPES = protocol.EVENT_TYPES
 RESET_CAUSES = ("watchdog", "hard_reset", "power_on", "soft_reset")
 
 
