@@ -107,7 +107,7 @@ def test_largest_state_frame_fits_a_line():
     config = store.defaults()
     config["device_id"] = "d" * 32
     config["burners"] = [
-        {"id": "b" * 15 + str(i), "relay_pin": 20 + i, "adc_address": 72 + i // 2, "adc_pair": i % 2} for i in range(4)
+        {"id": "b" * 15 + str(i), "relay_pin": (25, 26, 27, 32)[i], "adc_address": 72 + i // 2, "adc_pair": i % 2} for i in range(4)
     ]
     checked, errors = store.validate(config)
     assert not errors

@@ -48,38 +48,49 @@ def test_a_partial_file_is_valid_and_says_what_takes_defaults(tmp_path, capsys):
     assert code == 0, err
     assert "burner-left-on guard after 90 min" in out
     assert "LED none" in out
-    assert "keys not in the file take their defaults: device_id, burners," in out
+    assert "keys not in the file take their defaults: device_id, chip, burners," in out
 
 
 def test_one_burner_on_a_second_adc_pair(tmp_path, capsys):
     content = {"burners": [{"id": "wok", "relay_pin": 25, "adc_address": 73, "adc_pair": 1}]}
     code, out, err = check(write(tmp_path, "wok.json", content), capsys)
     assert code == 0, err
-    assert "1 burner:" in out
+    assert "1 burner on an esp32:" in out
     assert "wok      relay on GPIO25, thermocouple on ADS1115 0x49 AIN2-AIN3" in out
 
 
 @pytest.mark.parametrize(
     "content, expected",
     [
-        ({"sample_ms": 5}, ["sample_ms: int in 100..5000"]),
-        ({"relay_active_high": 1}, ["relay_active_high: bool in 0..0"]),
-        ({"colour": "red"}, ["unknown key 'colour'"]),
-        ({"flame_on_mv": 2.0}, ["flame_off_mv must be below flame_on_mv"]),
+        ({"sample_ms": 5}, ["sample_ms: a whole number of milliseconds from 100 to 5000, not 5"]),
+        ({"relay_active_high": 1}, ["relay_active_high: true or false, not 1"]),
+        ({"relay_active_high": "yes"}, ['relay_active_high: true or false, not "yes"']),
+        ({"cut_pulse_s": "3"}, ['cut_pulse_s: a number of seconds from 0.5 to 30, not "3"']),
+        ({"led_pin": 2.0}, ["led_pin: a GPIO number from 0 to 48, or -1 for none, not 2.0"]),
+        ({"colour": "red"}, ["colour: unknown key (a misspelling? docs/settings.md lists every key)"]),
+        ({"flame_on_mv": 2.0}, ["flame_off_mv: below flame_on_mv (2.0), not 3.0"]),
+        ({"idle_sample_ms": 500}, ["idle_sample_ms: at least sample_ms (1000), not 500"]),
+        ({"watchdog_ms": 6000}, ["watchdog_ms: at least 2 x idle_sample_ms (8000), not 6000"]),
+        ({"chip": "esp8266"}, ['chip: one of "esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6", not "esp8266"']),
         (
             {"burners": [{"id": "Left", "relay_pin": 26, "adc_address": 80, "adc_pair": 2}]},
-            ["burners[0].id: 1-16 characters", "burners[0].adc_address: 72..75", "burners[0].adc_pair: 0 (AIN0-AIN1)"],
+            [
+                'burners[0].id: 1 to 16 characters of a-z, 0-9 and _, not "Left"',
+                "burners[0].adc_address: 72, 73, 74 or 75 (0x48 to 0x4B), not 80",
+                "burners[0].adc_pair: 0 (AIN0-AIN1) or 1 (AIN2-AIN3), not 2",
+            ],
         ),
-        ({"burners": []}, ["burners: a list of 1 to 4 burners"]),
-        ([1, 2], ["settings: a JSON object"]),
+        ({"burners": []}, ["burners: a list of 1 to 4 burners, not []"]),
+        ([1, 2], ["settings: a JSON object ({...}), not [1, 2]"]),
     ],
 )
 def test_an_invalid_file_lists_every_problem_and_exits_1(tmp_path, capsys, content, expected):
     code, out, err = check(write(tmp_path, "bad.json", content), capsys)
     assert code == 1
     assert out == ""
+    assert "is not valid: the device would refuse it and run on its defaults" in err
     for words in expected:
-        assert "  - " + words in err
+        assert "  - " + words + "\n" in err
     assert "docs/settings.md" in err
 
 
@@ -87,20 +98,20 @@ def test_a_gpio_used_twice_is_an_error(tmp_path, capsys):
     content = {"burners": [{"id": "left", "relay_pin": 21, "adc_address": 72, "adc_pair": 0}], "led_pin": 22}
     code, out, err = check(write(tmp_path, "clash.json", content), capsys)
     assert code == 1
-    assert "GPIO 21 is used twice: burners[0].relay_pin (left) and i2c_sda" in err
-    assert "GPIO 22 is used twice: i2c_scl and led_pin" in err
+    assert "i2c_sda: GPIO 21 is already burners[0].relay_pin's; give each job its own GPIO" in err
+    assert "led_pin: GPIO 22 is already i2c_scl's; give each job its own GPIO" in err
 
 
-def test_pins_that_cannot_drive_a_relay_and_nc_wiring_give_warnings(tmp_path, capsys):
+def test_wiring_that_works_only_on_some_boards_and_nc_wiring_give_warnings(tmp_path, capsys):
     content = {
-        "burners": [{"id": "left", "relay_pin": 34, "adc_address": 72, "adc_pair": 0}],
-        "buzzer_pin": 7,
+        "burners": [{"id": "left", "relay_pin": 16, "adc_address": 72, "adc_pair": 0}],
+        "button_pin": 34,
         "relay_active_high": False,
     }
     code, out, err = check(write(tmp_path, "warn.json", content), capsys)
     assert code == 0, err
-    assert "warning: burners[0].relay_pin (left): GPIO 34 is input-only" in out
-    assert "warning: buzzer_pin: GPIO 7 belongs to the flash chip" in out
+    assert "warning: burners[0].relay_pin: GPIO 16 and 17 drive the PSRAM on ESP32-WROVER modules" in out
+    assert "warning: button_pin: GPIO 34 has no internal pull-up on an esp32: fit a 10 kΩ pull-up" in out
     assert "warning: relay_active_high is false" in out
     assert "pin low closes the loop" in out
 
@@ -189,8 +200,14 @@ def test_documented_default_and_range_agree_with_the_code(key):
     assert default == "`%s`" % json.dumps(fw_settings.defaults()[key])
     if kind == "bool":
         assert allowed == "`true` / `false`"
-    elif kind == "str":
-        assert allowed == "`%d..%d` characters" % (low, high)
+    elif key == "device_id":
+        assert allowed == '`""`, or 1..%d of `a-z 0-9 _ -` starting with a letter or digit' % high
     else:
         assert allowed == "`%s..%s`" % (low, high)
     assert cells[1], "no meaning given for " + key
+
+
+def test_the_chip_row_lists_every_chip_the_code_knows():
+    cells = _doc_rows()["chip"]
+    assert cells[-2] == '`"esp32"`' == "`%s`" % json.dumps(fw_settings.defaults()["chip"])
+    assert cells[-1] == ", ".join("`%s`" % json.dumps(chip) for chip in fw_settings.CHIPS)

@@ -1,0 +1,65 @@
+# The settings rules the device shares with `hobguard settings check`, run
+# under CPython and inside real MicroPython alike: the same messages, word
+# for word, and the same pin rules on the board as on the host.
+from hobguard_fw import settings
+
+
+def errors_of(candidate):
+    return settings.validate(candidate)[1]
+
+
+def burner(pin):
+    return {"id": "left", "relay_pin": pin, "adc_address": 72, "adc_pair": 0}
+
+
+def test_defaults_are_valid():
+    assert errors_of(settings.defaults()) == []
+    assert errors_of({}) == []
+
+
+def test_messages_say_what_a_key_takes_in_words():
+    assert errors_of({"relay_active_high": 1}) == ["relay_active_high: true or false, not 1"]
+    assert errors_of({"sample_ms": 5}) == ["sample_ms: a whole number of milliseconds from 100 to 5000, not 5"]
+    assert errors_of({"cut_pulse_s": "3"}) == ['cut_pulse_s: a number of seconds from 0.5 to 30, not "3"']
+    assert errors_of({"flame_on_mv": 2.0}) == ["flame_off_mv: below flame_on_mv (2.0), not 3.0"]
+
+
+def test_every_problem_is_listed():
+    found = errors_of({"sample_ms": 5, "relay_active_high": 1, "device_id": "Hob 1", "colour": 1})
+    # (MicroPython's dicts keep no order: compare as sets)
+    assert sorted([e.split(":")[0] for e in found]) == ["colour", "device_id", "relay_active_high", "sample_ms"]
+
+
+def test_device_ids_follow_the_bridges_rule():
+    assert errors_of({"device_id": ""}) == []
+    assert errors_of({"device_id": "kitchen-hob_2"}) == []
+    for bad in ("Hob", "hob\n", "-hob", "a" * 33, "hob/1"):
+        assert len(errors_of({"device_id": bad})) == 1
+
+
+def test_pins_the_board_cannot_use_are_refused():
+    flash = errors_of({"burners": [burner(7)]})
+    assert flash == [
+        "burners[0].relay_pin: GPIO 7 is wired to the flash chip on an esp32 (using it crashes the board); "
+        "a relay can use GPIO 4, 5, 12-15, 18, 19, 21-23, 25-27, 32, 33"
+    ]
+    assert errors_of({"burners": [burner(0)], "button_pin": -1})[0].startswith(
+        "burners[0].relay_pin: GPIO 0 must be high at reset"
+    )
+    assert errors_of({"led_pin": 34})[0].startswith("led_pin: GPIO 34 is input-only on an esp32")
+    assert errors_of({"led_pin": 22}) == ["led_pin: GPIO 22 is already i2c_scl's; give each job its own GPIO"]
+    assert errors_of({"button_pin": 34}) == []
+
+
+def test_a_file_with_a_flash_pin_makes_the_device_run_on_defaults():
+    path = "hobguard_settings_mp_test.json"
+    with open(path, "w") as f:
+        f.write('{"burners": [{"id": "left", "relay_pin": 9, "adc_address": 72, "adc_pair": 0}]}')
+    try:
+        loaded, found = settings.load(path)
+    finally:
+        import os
+
+        os.remove(path)
+    assert loaded == settings.defaults()
+    assert len(found) == 1 and found[0].startswith("burners[0].relay_pin: GPIO 9 is wired to the flash chip")
