@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Example: hobguard sim run simmer_timer --plot simmer.png",
     )
     run.add_argument("scenario", metavar="SCENARIO", help="scenario name (see --list) or path to a .toml file")
-    run.add_argument("--plot", metavar="FILE", help="draw thermocouple mV, valve, relay, flame and timer (PNG/SVG)")
+    run.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="draw thermocouple mV, valve, relay, flame and timer (.png, .svg or .pdf; a missing folder is made)",
+    )
     run.add_argument("--json", action="store_true", help="print the result as JSON instead of the timeline")
     run.add_argument("--seed", type=int, default=None, help="noise seed (default: the scenario's, else 1)")
     run.set_defaults(func=_run)
@@ -67,6 +72,31 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def plot_path_problem(path: str) -> str | None:
+    """Make the plot's folder if it is missing; say what is wrong with the
+    path (no known format, a folder, a folder that cannot be made or
+    written), or None. Checked before the scenario runs."""
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_FORMATS:
+        return f"--plot {path}: give a file name ending in {', '.join(PLOT_FORMATS)}"
+    if target.is_dir():
+        return f"--plot {path}: is a folder; give a file name in it, e.g. {target / 'plot.png'}"
+    folder = target.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        return f"--plot {path}: cannot make the folder {folder}: {existing} is a file"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"--plot {path}: cannot make the folder {folder}: {err.strerror or err}"
+    if not os.access(folder, os.W_OK):
+        return f"--plot {path}: cannot write in the folder {folder} (permission denied)"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     from hobguard_sim import scenario
 
@@ -75,6 +105,11 @@ def _run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"hobguard sim run: {err}", file=sys.stderr)
         return 2
+    if args.plot:
+        problem = plot_path_problem(args.plot)
+        if problem:
+            print(f"hobguard sim run: {problem}", file=sys.stderr)
+            return 2
     result = scenario.run(spec, seed=args.seed)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -83,7 +118,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         from hobguard_sim import plot
 
-        plot.plot_result(result, args.plot)
+        try:
+            plot.plot_result(result, args.plot)
+        except OSError as err:  # the folder went away, the disk is full, ...
+            print(f"hobguard sim run: cannot write the plot to {args.plot}: {err.strerror or err}", file=sys.stderr)
+            return 2
         if not args.json:
             print(f"plot written to {args.plot}")
     return 0 if result.passed else 1
