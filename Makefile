@@ -13,6 +13,8 @@ PORT ?= /dev/ttyUSB0
 PYTEST_ARGS ?=
 FLASH_ARGS ?=
 SETTINGS ?=
+BUILD_DIR ?=
+DEPLOY_ARGS ?=
 FIRMWARE ?=
 
 SETUP_STAMP := $(VENV)/.hobguard-setup
@@ -28,7 +30,8 @@ help:
 	@echo "make bench    run the benchmarks (python -m bench)"
 	@echo "make soak     run the long soak tests (pytest -m soak)"
 	@echo "make demo     simulated hob + embedded broker + bridge, no hardware"
-	@echo "make deploy   compile the firmware and copy it to a board: make deploy PORT=/dev/ttyUSB0"
+	@echo "make deploy   compile the firmware, copy it and the settings to a board: make deploy PORT=/dev/ttyUSB0 SETTINGS=my_settings.json"
+	@echo "              (SETTINGS=keep leaves the board's own settings; DEPLOY_ARGS=--dry-run shows the commands only)"
 	@echo "make flash    write a MicroPython image to a board: make flash PORT=/dev/ttyUSB0 FIRMWARE=image.bin"
 	@echo "make wiring   redraw docs/wiring.svg from tools/wiring_svg.py"
 	@echo "make clean    remove build output and caches (distclean: also .venv and node_modules)"
@@ -70,8 +73,16 @@ soak: setup
 demo: setup
 	$(BIN)/hobguard demo
 
+# SETTINGS is required: a deployment copies the file that was checked, or
+# says explicitly (SETTINGS=keep) that the board keeps its own.
 deploy: setup
-	$(BIN)/hobguard deploy --port $(PORT) $(if $(SETTINGS),--settings $(SETTINGS))
+	@if [ -z "$(SETTINGS)" ]; then \
+		echo "make deploy: say which settings the board gets:" >&2; \
+		echo "  make deploy PORT=$(PORT) SETTINGS=my_settings.json   checked, then copied to the board" >&2; \
+		echo "  make deploy PORT=$(PORT) SETTINGS=keep               the board keeps its own (a new board runs on the defaults)" >&2; \
+		exit 2; \
+	fi
+	$(BIN)/hobguard deploy --port $(PORT) $(if $(filter keep,$(SETTINGS)),--keep-settings,--settings $(SETTINGS)) $(if $(BUILD_DIR),--build-dir $(BUILD_DIR)) $(DEPLOY_ARGS)
 
 flash: setup
 	$(BIN)/hobguard flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(FLASH_ARGS)

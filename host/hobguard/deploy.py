@@ -1,11 +1,19 @@
 """`hobguard flash` and `hobguard deploy`: put MicroPython, then hobguard, on a board.
 
 flash   erases the board and writes a MicroPython image with esptool.
-deploy  asks the board which MicroPython it runs, refuses when the local
-        mpy-cross writes a .mpy format the board cannot load, compiles the
-        firmware into a bundle (build/device), checks the settings file,
-        copies everything with mpremote, restarts the board and prints its
-        boot event in plain words.
+deploy  checks the settings file (--settings FILE; or --keep-settings to
+        leave the board's own: one of the two is required, so a checked
+        file is never silently left behind), checks that the serial port is
+        there, ours to open and free, asks the board which MicroPython and
+        chip it runs, refuses when the local mpy-cross writes a .mpy format
+        the board cannot load or the settings are for another chip,
+        compiles the firmware into a bundle (build/device), copies
+        everything with mpremote, restarts the board and prints its boot
+        event in plain words.
+
+Exit status: 0 done; 1 something to fix in the files or on the board (the
+message says what); 2 the command cannot start: no settings choice, or the
+serial port is missing, busy (the bridge holds it) or not ours to open.
 
 Everything that decides something is a pure function (the argv lists, the
 version check, the image check, the event wording), so the tests check the
@@ -22,6 +30,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
+import os
 import re
 import shlex
 import shutil
@@ -59,6 +69,15 @@ MIN_IMAGE_BYTES = 64 * 1024
 
 class DeployError(Exception):
     """Something the person must fix; the message says what and how."""
+
+    exit_status = 1
+
+
+class PortError(DeployError):
+    """The serial port cannot be used now (missing, busy, no permission):
+    nothing was done; the message says what to do. Exit status 2."""
+
+    exit_status = 2
 
 
 def image_chip(header: bytes) -> str | None:
@@ -134,6 +153,138 @@ def esptool_argvs(
         base + [erase],
         base + ["--baud", str(baud), write, "0x%x" % FLASH_OFFSETS[chip], str(image)],
     ]
+
+
+# -- the serial port: is it there, ours to open, free? ---------------------------
+
+BRIDGE_SERVICE = "hobguard-bridge"
+
+
+def port_holders(port: str) -> list[tuple[int, str]]:
+    """The other processes that have `port` open, as (pid, command line),
+    found through /proc (Linux; elsewhere, and for processes we may not
+    look into, nothing is found)."""
+    try:
+        target = os.path.realpath(port)
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+    holders = []
+    for pid in pids:
+        if int(pid) == os.getpid():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != target:
+                    continue
+            except OSError:
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                command = "?"
+            holders.append((int(pid), command[:100] or "?"))
+            break
+    return holders
+
+
+def _known_ports() -> str:
+    try:
+        from serial.tools import list_ports
+
+        names = sorted(p.device for p in list_ports.comports())
+    except Exception:
+        names = []
+    return ", ".join(names) if names else "none"
+
+
+def busy_message(port: str, holders: list[tuple[int, str]]) -> str:
+    who = "; ".join(f"process {pid}: {command}" for pid, command in holders) or "another program"
+    return (
+        f"the port is busy ({port} is held by {who}): stop the hobguard bridge "
+        f"(systemctl stop {BRIDGE_SERVICE}) or whatever holds {port}, then retry"
+    )
+
+
+def missing_message(port: str) -> str:
+    return (
+        f"there is no serial port {port}: is the board plugged in, with a data cable (not a charge-only one)? "
+        f"Serial ports here now: {_known_ports()}. Give the board's port with --port (make deploy PORT=...)"
+    )
+
+
+def permission_message(port: str) -> str:
+    group = "dialout"
+    try:
+        import grp
+
+        group = grp.getgrgid(os.stat(port).st_gid).gr_name
+    except (ImportError, KeyError, OSError):
+        pass
+    return (
+        f"no permission to open {port} (it belongs to the group {group}): add yourself to that group "
+        f"(sudo usermod -aG {group} $USER), log out and in again, then retry"
+    )
+
+
+def port_problem(port: str) -> str | None:
+    """Why `port` cannot be opened for a deployment now, in words with what
+    to do, or None. Opens the port the way the bridge does (exclusive, DTR
+    and RTS released so the board is not reset) and closes it again."""
+    import errno
+
+    import serial
+
+    if os.name == "posix" and not os.path.exists(port):
+        return missing_message(port)
+    link = serial.Serial()
+    link.port = port
+    link.baudrate = 115200
+    link.dtr = False
+    link.rts = False
+    if os.name == "posix":
+        link.exclusive = True  # fails while the bridge (exclusive too) holds it
+    try:
+        link.open()
+    except (serial.SerialException, OSError) as err:
+        code = getattr(err, "errno", None)
+        text = str(err)
+        if code == errno.ENOENT or "FileNotFoundError" in text or "cannot find the file" in text:
+            return missing_message(port)
+        if code in (errno.EACCES, errno.EPERM) or "ermission denied" in text or "Access is denied" in text:
+            return permission_message(port)
+        if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text or "busy" in text:
+            return busy_message(port, port_holders(port))
+        return f"cannot open {port}: {text}"
+    link.close()
+    holders = port_holders(port)
+    if holders:
+        return busy_message(port, holders)
+    return None
+
+
+def check_port(port: str) -> None:
+    problem = port_problem(port)
+    if problem:
+        raise PortError(problem)
+
+
+def _mpremote(argv: list[str], port: str, capture: bool = False) -> str:
+    """Run one mpremote command; a port it could not open is diagnosed
+    (mpremote says only "failed to access PORT" for a busy, missing or
+    forbidden port)."""
+    try:
+        return _run(argv, capture)
+    except DeployError as err:
+        if "failed to access" in str(err):
+            problem = port_problem(port)
+            raise PortError(problem or f"mpremote could not open {port}; retry, or unplug and replug the board")
+        raise
 
 
 # -- deploy: versions -----------------------------------------------------------
@@ -568,13 +719,17 @@ def _need(module: str, package: str) -> None:
 
 
 def _run(argv: list[str], capture: bool = False) -> str:
-    done = subprocess.run(argv, capture_output=capture, text=True)
+    # stderr is always kept, so a failure can be explained; stdout (copy
+    # progress) goes to the terminal unless the caller parses it.
+    done = subprocess.run(argv, stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        output = ((done.stdout or "") + (done.stderr or "")).strip() if capture else ""
+        output = ((done.stdout or "") + (done.stderr or "")).strip()
         raise DeployError(
             f"this step failed (exit status {done.returncode}):\n  {shlex.join(argv)}"
             + (f"\n{output}" if output else "")
         )
+    if done.stderr:
+        sys.stderr.write(done.stderr)
     return done.stdout or ""
 
 
@@ -596,22 +751,52 @@ def cmd_flash(args) -> int:
             _show(argvs)
             return 0
         _need("esptool", "esptool")
+        check_port(args.port)
         for argv in argvs:
             print("$ " + shlex.join(argv), flush=True)
             _run(argv)
     except DeployError as err:
         print(f"hobguard flash: {err}", file=sys.stderr)
-        return 1
+        return err.exit_status
     print(f"MicroPython is on the board. Next: hobguard deploy --port {args.port} --settings my_settings.json")
     return 0
 
 
+SETTINGS_CHOICE = (
+    f"say which settings the board gets: --settings FILE (checked, then copied as /{SETTINGS_FILE}) "
+    "or --keep-settings (the board keeps its own file; a board without one runs on the defaults)"
+)
+
+
+def board_chip(board: MicroPythonVersion) -> str | None:
+    """The chip a board's sys.implementation._machine names ("Generic ESP32S3
+    module with ESP32S3" -> "esp32s3"), or None if it is not one we know."""
+    from hobguard_fw.settings import CHIPS
+
+    chip = board.machine.rsplit(" with ", 1)[-1].strip().lower().replace("-", "")
+    return chip if chip in CHIPS else None
+
+
+def chip_mismatch(settings_path: str, settings_chip: str, board: MicroPythonVersion, port: str) -> str | None:
+    chip = board_chip(board)
+    if chip is None or chip == settings_chip:
+        return None
+    return (
+        f'{settings_path} is for an {settings_chip} ("chip": "{settings_chip}"), but the board on {port} is an '
+        f'{chip} ({board.machine}): set "chip": "{chip}" and pins that suit it, check the file with '
+        f"hobguard settings check {settings_path}, then deploy again. Nothing was copied."
+    )
+
+
 def cmd_deploy(args) -> int:
+    if args.settings is None and not args.keep_settings:
+        print(f"hobguard deploy: {SETTINGS_CHOICE}", file=sys.stderr)
+        return 2
     try:
         return _deploy(args)
     except DeployError as err:
         print(f"hobguard deploy: {err}", file=sys.stderr)
-        return 1
+        return err.exit_status
 
 
 def _deploy(args) -> int:
@@ -619,11 +804,13 @@ def _deploy(args) -> int:
     package, main_py = firmware_sources()
     cross = cross_version()
     print(f"mpy-cross: MicroPython {cross.release_text}, writes .mpy v{cross.mpy}")
+    settings_chip = None
     if args.settings is not None:
-        read_settings(args.settings)  # refuse before touching the board
-        print(f"settings: {args.settings} is valid")
+        text = read_settings(args.settings)  # refuse before touching the board
+        settings_chip = json.loads(text).get("chip", "esp32")
+        print(f"settings: {args.settings} is valid (for an {settings_chip}); it is copied as /{SETTINGS_FILE}")
     else:
-        print(f"settings: none given; the board keeps its /{SETTINGS_FILE} (or runs on the defaults)")
+        print(f"settings: kept; the board keeps its /{SETTINGS_FILE} (or runs on the defaults)")
 
     board = None
     march = DEFAULT_MARCH
@@ -633,18 +820,25 @@ def _deploy(args) -> int:
         print(f"  and stop unless it loads .mpy v{cross.mpy}.")
     else:
         _need("mpremote", "mpremote")
+        check_port(port)  # missing, busy or forbidden: say so before mpremote does, in fewer words
         print(f"asking the board on {port} which MicroPython it runs ...", flush=True)
         try:
-            output = _run(probe_argv(port), capture=True)
+            output = _mpremote(probe_argv(port), port, capture=True)
+        except PortError:
+            raise
         except DeployError:
             # The first Ctrl-C may land while the app is still stopping; once more.
             time.sleep(1.0)
-            output = _run(probe_argv(port), capture=True)
+            output = _mpremote(probe_argv(port), port, capture=True)
         board = parse_board_probe(output)
         print(f"board: MicroPython {board.release_text}, loads .mpy v{board.mpy} ({board.machine})")
         problem = version_mismatch(board, cross)
         if problem:
             raise DeployError(problem)
+        if args.settings is not None and settings_chip is not None:
+            problem = chip_mismatch(args.settings, settings_chip, board, port)
+            if problem:
+                raise DeployError(problem)
         note = version_note(board, cross)
         if note:
             print(note)
@@ -674,7 +868,7 @@ def _deploy(args) -> int:
 
     print("copying (hobguard is stopped and every burner is cut until the board restarts) ...", flush=True)
     for argv in steps:
-        _run(argv)
+        _mpremote(argv, port)
     if args.no_restart:
         print(
             "Copied. The board is at the REPL: hobguard is stopped and every burner stays cut until it restarts "
@@ -691,6 +885,9 @@ def _deploy(args) -> int:
     if state is not None:
         print(describe_state(state))
         return 0
+    problem = port_problem(port)
+    if problem:  # e.g. the bridge took the port back the moment it came again
+        raise PortError(f"the copy is done, but the boot event could not be read: {problem}")
     raise DeployError(
         f"no boot event from the board within {args.timeout:g} s. Look at what it prints: "
         f"python -m mpremote connect {port} repl (Ctrl-] leaves)"
@@ -733,10 +930,16 @@ def register(subparsers) -> None:
         ),
     )
     deploy.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0 or COM3")
-    deploy.add_argument(
+    which = deploy.add_mutually_exclusive_group()
+    which.add_argument(
         "--settings",
         metavar="FILE",
-        help=f"settings JSON to check and copy as /{SETTINGS_FILE} (default: leave the board's as it is)",
+        help=f"settings JSON to check and copy as /{SETTINGS_FILE} (this or --keep-settings is needed)",
+    )
+    which.add_argument(
+        "--keep-settings",
+        action="store_true",
+        help=f"leave the board's /{SETTINGS_FILE} as it is (a board without one runs on the defaults)",
     )
     deploy.add_argument(
         "--dry-run", action="store_true", help="build and check the bundle, print the commands; touch no board"
