@@ -27,6 +27,8 @@ ROWS = [
     "Malformed MQTT command",
     "Retained MQTT command",
     "Command flood",
+    "Bad settings file",
+    "Deploying",
 ]
 
 
