@@ -353,8 +353,12 @@ def test_a_forbidden_port_says_join_its_group_and_exits_2(tmp_path, capsys, monk
 def test_the_permission_message_names_the_ports_group(tmp_path, monkeypatch):
     import grp
 
-    monkeypatch.setattr(os, "stat", lambda path: os.stat_result((0o20660, 0, 0, 1, 0, 20, 0, 0, 0, 0)))
-    monkeypatch.setattr(grp, "getgrgid", lambda gid: grp.struct_group(("dialout", "x", gid, [])))
+    real_stat = os.stat
+    port_stat = os.stat_result((0o20660, 0, 0, 1, 0, 20, 0, 0, 0, 0))  # a tty of group 20
+    monkeypatch.setattr(
+        os, "stat", lambda path, *a, **k: port_stat if path == "/dev/ttyUSB0" else real_stat(path, *a, **k)
+    )
+    monkeypatch.setattr(grp, "getgrgid", lambda gid: grp.struct_group(("dialout", "x", gid, [])) if gid == 20 else None)
     assert deploy.permission_message("/dev/ttyUSB0") == (
         "no permission to open /dev/ttyUSB0 (it belongs to the group dialout): add yourself to that group "
         "(sudo usermod -aG dialout $USER), log out and in again, then retry"
