@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hobguard import cli, settingscli
 from hobguard_fw import settings as fw_settings
+from hobguard_fw import settings_rules as rules
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS_DOC = REPO / "docs" / "settings.md"
@@ -180,21 +181,21 @@ def test_every_settings_key_is_documented():
     rows = _doc_rows()
     missing = [key for key in fw_settings.defaults() if key != "burners" and key not in rows]
     assert missing == [], "document these keys in docs/settings.md"
-    for key in fw_settings._BURNER_KEYS:
+    for key in rules._BURNER_KEYS:
         assert key in rows, "burner key %s is not documented" % key
     assert "`burners`" in SETTINGS_DOC.read_text()
     assert "`hobguard_settings.json`" in SETTINGS_DOC.read_text()
 
 
 def test_documented_keys_exist():
-    known = set(fw_settings.defaults()) | set(fw_settings._BURNER_KEYS)
+    known = set(fw_settings.defaults()) | set(rules._BURNER_KEYS)
     assert set(_doc_rows()) - known == set()
 
 
-@pytest.mark.parametrize("key", sorted(fw_settings._LIMITS))
+@pytest.mark.parametrize("key", sorted(rules._LIMITS))
 def test_documented_default_and_range_agree_with_the_code(key):
     rows = _doc_rows()
-    kind, low, high = fw_settings._LIMITS[key]
+    kind, low, high = rules._LIMITS[key]
     cells = rows[key]
     default, allowed = cells[-2], cells[-1]
     assert default == "`%s`" % json.dumps(fw_settings.defaults()[key])
@@ -210,4 +211,4 @@ def test_documented_default_and_range_agree_with_the_code(key):
 def test_the_chip_row_lists_every_chip_the_code_knows():
     cells = _doc_rows()["chip"]
     assert cells[-2] == '`"esp32"`' == "`%s`" % json.dumps(fw_settings.defaults()["chip"])
-    assert cells[-1] == ", ".join("`%s`" % json.dumps(chip) for chip in fw_settings.CHIPS)
+    assert cells[-1] == ", ".join("`%s`" % json.dumps(chip) for chip in rules.CHIPS)

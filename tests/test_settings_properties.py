@@ -15,6 +15,7 @@ import json
 import math
 
 from hobguard_fw import settings as fw_settings
+from hobguard_fw import settings_rules as rules
 from hobguard_sim.device import SimDevice
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
@@ -37,7 +38,7 @@ json_values = st.recursive(
 # Burner-like objects and settings-like documents, so the checks past the
 # first line are reached often, not only "not an object".
 burner_like = st.dictionaries(
-    st.sampled_from(list(fw_settings._BURNER_KEYS) + ["colour", ""]),
+    st.sampled_from(list(rules._BURNER_KEYS) + ["colour", ""]),
     st.one_of(json_scalars, st.integers(min_value=-2, max_value=80)),
     max_size=6,
 )
@@ -63,7 +64,7 @@ def test_no_document_makes_validate_raise_and_every_error_names_a_key(document):
     assert isinstance(errors, list)
     named = set(KEYS) | {"settings"}
     if isinstance(document, dict):
-        named |= {fw_settings._name(key) for key in document}
+        named |= {rules._name(key) for key in document}
     for error in errors:
         assert isinstance(error, str)
         assert any(error.startswith(key + end) for key in named for end in (": ", "[", ".")), error
@@ -80,12 +81,12 @@ def _number(low, high, whole):
 
 
 @st.composite
-def valid_documents(draw, chips=tuple(fw_settings.CHIPS)):
+def valid_documents(draw, chips=tuple(rules.CHIPS)):
     chip = draw(st.sampled_from(chips))
     used: set[int] = set()
 
     def pin(role, optional=False):
-        choices = [p for p in fw_settings.usable_pins(chip, role) if p not in used]
+        choices = [p for p in rules.usable_pins(chip, role) if p not in used]
         if optional:
             choices.append(-1)
         chosen = draw(st.sampled_from(choices))
@@ -113,7 +114,7 @@ def valid_documents(draw, chips=tuple(fw_settings.CHIPS)):
         "led_pin": pin("led", optional=True),
         "buzzer_pin": pin("buzzer", optional=True),
     }
-    for key, (kind, low, high) in fw_settings._LIMITS.items():
+    for key, (kind, low, high) in rules._LIMITS.items():
         if key not in doc and kind in ("int", "num"):
             doc[key] = draw(_number(low, high, kind == "int"))
     doc["flame_on_mv"] = draw(st.floats(min_value=0.5, max_value=50))
@@ -157,7 +158,7 @@ WRONG = {
     "relay_active_high": [1, "true", None],
     "burners": [[], {}, "left", [1]],
 }
-for _key, (_kind, _low, _high) in fw_settings._LIMITS.items():
+for _key, (_kind, _low, _high) in rules._LIMITS.items():
     if _kind in ("int", "num"):
         WRONG[_key] = [_low - 1, _high + 1, str(_low), None, True, [_low]]
         if _kind == "int":

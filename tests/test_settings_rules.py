@@ -12,6 +12,7 @@ import pytest
 from hobguard import cli, settingscli
 from hobguard_fw import protocol
 from hobguard_fw import settings as fw_settings
+from hobguard_fw import settings_rules as rules
 
 
 def check(tmp_path, capsys, content):
@@ -176,12 +177,12 @@ def test_pins_that_work_only_on_some_boards_are_warnings(tmp_path, capsys, conte
 
 
 def test_no_pin_offered_instead_has_a_problem_or_a_caveat():
-    for chip in fw_settings.CHIPS:
+    for chip in rules.CHIPS:
         for role in ("relay", "i2c", "button", "led", "buzzer"):
-            offered = fw_settings.usable_pins(chip, role)
+            offered = rules.usable_pins(chip, role)
             assert offered, (chip, role)
             for pin in offered:
-                assert fw_settings.pin_problem(chip, role, pin) is None
+                assert rules.pin_problem(chip, role, pin) is None
                 assert settingscli._pin_caveat(chip, pin, role) is None, (chip, role, pin)
 
 

@@ -771,7 +771,7 @@ SETTINGS_CHOICE = (
 def board_chip(board: MicroPythonVersion) -> str | None:
     """The chip a board's sys.implementation._machine names ("Generic ESP32S3
     module with ESP32S3" -> "esp32s3"), or None if it is not one we know."""
-    from hobguard_fw.settings import CHIPS
+    from hobguard_fw.settings_rules import CHIPS
 
     chip = board.machine.rsplit(" with ", 1)[-1].strip().lower().replace("-", "")
     return chip if chip in CHIPS else None

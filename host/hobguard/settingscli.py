@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from hobguard_fw import settings as fw_settings
+from hobguard_fw import settings_rules as rules
 
 
 class _Object(dict):
@@ -43,7 +44,7 @@ def _duplicate_errors(value, path: str = "") -> list[str]:
     if isinstance(value, _Object):
         for key, values in value.duplicates.items():
             where = f"{path}.{key}" if path else key
-            shown = ", then ".join(fw_settings._show(v) for v in values)
+            shown = ", then ".join(rules._show(v) for v in values)
             errors.append(
                 f"{where}: given {len(values)} times ({shown}); the device would silently keep the last one. Keep one."
             )
@@ -125,7 +126,7 @@ _UART0 = {"esp32s2": (43, 44), "esp32s3": (43, 44), "esp32c3": (21, 20), "esp32c
 def _pin_caveat(chip: str, pin: int, role: str) -> str | None:
     """What may go wrong with `pin` as `role` on `chip`, on some boards or
     with some circuits; None when nothing is known."""
-    info = fw_settings.CHIPS[chip]
+    info = rules.CHIPS[chip]
     input_only, boot_pin = info[3], info[5]
     if role == "button" and input_only and input_only[0] <= pin <= input_only[1]:
         return (
@@ -181,7 +182,7 @@ def _pin_caveat(chip: str, pin: int, role: str) -> str | None:
 
 def pin_warnings(settings: dict) -> list[str]:
     warnings = []
-    for key, pin, role in fw_settings.pin_jobs(settings):
+    for key, pin, role in rules.pin_jobs(settings):
         caveat = _pin_caveat(settings["chip"], pin, role)
         if caveat:
             warnings.append(f"{key}: {caveat}")

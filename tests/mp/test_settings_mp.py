@@ -1,6 +1,9 @@
 # The settings rules the device shares with `hobguard settings check`, run
 # under CPython and inside real MicroPython alike: the same messages, word
 # for word, and the same pin rules on the board as on the host.
+import gc
+import sys
+
 from hobguard_fw import settings
 
 
@@ -63,3 +66,15 @@ def test_a_file_with_a_flash_pin_makes_the_device_run_on_defaults():
         os.remove(path)
     assert loaded == settings.defaults()
     assert len(found) == 1 and found[0].startswith("burners[0].relay_pin: GPIO 9 is wired to the flash chip")
+
+
+def test_the_rules_leave_the_heap_after_a_check_on_micropython():
+    # On the board the rules are checked once per boot, then dropped so
+    # their code is collected; on the host they stay loaded.
+    on_board = sys.implementation.name == "micropython"
+    settings.validate({"sample_ms": 5})
+    gc.collect()
+    assert ("hobguard_fw.settings_rules" in sys.modules) != on_board
+    import hobguard_fw
+
+    assert ("settings_rules" in hobguard_fw.__dict__) != on_board
