@@ -243,13 +243,16 @@ def test_make_deploy_without_settings_exits_2_and_says_what_to_add(tmp_path, fak
     assert commands() == []
 
 
-def test_hobguard_deploy_without_a_settings_choice_exits_2(tmp_path, capsys, monkeypatch):
+def test_hobguard_deploy_without_a_settings_choice_keeps_the_boards_file_and_says_so(tmp_path, capsys, monkeypatch):
+    # `hobguard deploy --port PORT` is the documented contract: it still works,
+    # as --keep-settings, and a note says what happened to the settings.
     monkeypatch.setattr(deploy, "_run", lambda *a, **k: pytest.fail("ran a command"))
     code = cli.main(["deploy", "--port", "/dev/ttyUSB0", "--dry-run", "--build-dir", str(tmp_path / "b")])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "say which settings the board gets: --settings FILE" in err
-    assert "--keep-settings" in err
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "no --settings given, so the board keeps its own" in err
+    assert "resume fs cp -r" in out  # the firmware is copied ...
+    assert ":hobguard_settings.json" not in out  # ... and no settings file
 
 
 def test_settings_and_keep_settings_exclude_each_other(capsys):

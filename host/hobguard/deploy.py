@@ -790,8 +790,15 @@ def chip_mismatch(settings_path: str, settings_chip: str, board: MicroPythonVers
 
 def cmd_deploy(args) -> int:
     if args.settings is None and not args.keep_settings:
-        print(f"hobguard deploy: {SETTINGS_CHOICE}", file=sys.stderr)
-        return 2
+        # `hobguard deploy --port PORT` is a contract (docs/contract.md): it
+        # keeps working, as --keep-settings, and says so plainly.
+        print(
+            f"hobguard deploy: note: no --settings given, so the board keeps its own /{SETTINGS_FILE} "
+            "(a board without one runs on the defaults). To copy a checked file: --settings FILE; "
+            "to silence this note: --keep-settings.",
+            file=sys.stderr,
+        )
+        args.keep_settings = True
     try:
         return _deploy(args)
     except DeployError as err:
@@ -934,7 +941,7 @@ def register(subparsers) -> None:
     which.add_argument(
         "--settings",
         metavar="FILE",
-        help=f"settings JSON to check and copy as /{SETTINGS_FILE} (this or --keep-settings is needed)",
+        help=f"settings JSON to check and copy as /{SETTINGS_FILE} (without it the board keeps its own file)",
     )
     which.add_argument(
         "--keep-settings",
