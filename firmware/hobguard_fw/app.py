@@ -96,6 +96,12 @@ class App:
         # (settings guarantee watchdog_ms >= 2 x idle_sample_ms).
         self.max_sleep_ms = settings["watchdog_ms"] // 2
         self.heartbeat_ms = int(settings["heartbeat_s"] * 1000)
+        # The app's only stored ticks are these two deadlines. Each lies at
+        # most one period ahead (idle_sample_ms, heartbeat_s) when it is
+        # set, and step() runs at least every max_sleep_ms; _due() also
+        # counts a deadline further ahead than its period as due, so not
+        # even a step missed for days (a deadline 2**29 ms stale reads as a
+        # future one to ticks_diff) could stop sampling or the heartbeat.
         self.next_sample = now
         self.next_heartbeat = now
         self.last_signature = None
@@ -177,6 +183,10 @@ class App:
             millivolts = chip.read_mv(pair) if chip is not None else None
             self.hob.sample(index, millivolts, now)
 
+    def _due(self, deadline, now, period):
+        ahead = self.time.ticks_diff(deadline, now)
+        return ahead <= 0 or ahead > period
+
     def step(self):
         """Do what is due; return the milliseconds the caller may sleep."""
         time = self.time
@@ -190,8 +200,8 @@ class App:
             press = self.button.poll()
             if press:
                 hob.press(press, now)
-        heartbeat_due = time.ticks_diff(now, self.next_heartbeat) >= 0
-        if time.ticks_diff(now, self.next_sample) >= 0:
+        heartbeat_due = self._due(self.next_heartbeat, now, self.heartbeat_ms)
+        if self._due(self.next_sample, now, self.idle_sample_ms):
             self._sample(now)
             if hob.quiet():
                 period = self.idle_sample_ms

@@ -33,6 +33,35 @@ COLD_MV = 1.0
 COOLING_DROP = 0.12
 # Samples taken this soon after a relay switched are discarded.
 RELAY_SETTLE_MS = const(100)
+# After a verified cut the burner reads "off" while its thermocouple cools.
+# A reading this far above the lowest one since then is the thermocouple
+# heating again: someone relit the burner (a cooling junction only falls;
+# ADC noise is ~0.01 mV, a relight adds ~0.5 mV in its first second).
+RELIGHT_RISE_MV = 0.3
+# ... and this many readings in a row that set no new low (while still
+# above the flame-off threshold) mean the reading is no longer a cooling
+# curve: ordinary flame detection takes over again.
+COOLING_STALL_SAMPLES = const(3)
+
+# Stored tick stamps (issue 9, item 1). ticks_diff() is right only for two
+# stamps less than 2**29 ms (6.2 days) apart: an older stamp reads as if it
+# lay in the future (or much younger), and every decision made from it is
+# wrong. So no stamp the core keeps is allowed to grow older than
+# STAMP_AGE_CAP:
+# - a stamp needed only briefly (the relay-settle time) is dropped (None)
+#   once it has served;
+# - a stamp whose age is compared with a threshold (the left-on count, the
+#   flame filter) is moved forward by tick() to exactly STAMP_AGE_CAP old
+#   when it gets older: the cap lies far above every threshold it meets
+#   (left_on_min <= 1 day, flame_filter_ms <= 30 s), so the clamp changes
+#   no decision;
+# - deadlines lie at most timer_max_min (<= 1 day) ahead and are cleared by
+#   the tick() that reaches them;
+# - the uptime is a counter that tick() advances, not a boot stamp.
+# The contract for the caller: call tick() at least once every
+# STAMP_AGE_CAP ms (3.1 days). The app calls it every step, at the latest
+# every watchdog_ms / 2.
+STAMP_AGE_CAP = const(1 << 28)
 
 # The cut reasons are part of the protocol's vocabulary (protocol.py).
 REASONS = CUT_REASONS
@@ -60,12 +89,18 @@ class Burner:
         self.tc_mv = None  # last valid reading
         self.flame = None  # True / False / None (not known yet or sensor fault)
         self.flame_candidate = None
-        self.candidate_since = 0
-        self.flame_since = 0  # when the flame last lit (valid while flame)
+        self.candidate_since = 0  # (age clamped, see STAMP_AGE_CAP)
+        # When the left-on count started: the flame lit, the last cut, or
+        # the last command that changed this burner's timer (age clamped).
+        self.guard_since = 0
         self.lit_order = 0  # larger = lit more recently
         self.bad_samples = 0
         self.sensor_fault = None  # type: str | None
-        self.relay_changed_at = 0
+        self.relay_changed_at = None  # ticks of a relay switch until it settled, then None
+        # Lowest reading since a verified cut while the thermocouple still
+        # cools (the burner reads "off" meanwhile), else None.
+        self.cooled_to_mv = None  # type: float | None
+        self.cooling_stalls = 0
         self.timer_deadline = None  # ticks, or None
         self.timer_warned = False
         self.guard_deadline = None  # left-on cut time once warned, else None
@@ -86,7 +121,12 @@ class Hob:
         self.events_dropped = 0
         self.event_seq = 0
         self.lock_dirty = False  # the caller should persist self.locked
-        self.booted_at = now
+        # Uptime: a counter advanced by tick(), never a boot stamp (which
+        # would turn meaningless after 6.2 days). Seconds plus a millisecond
+        # remainder, so both stay small ints on the board.
+        self._uptime_s = 0
+        self._uptime_ms = 0
+        self._last_tick = now
         self.reset_cause = reset_cause
         self.boot_pending = True
         self._lit_counter = 0
@@ -100,6 +140,8 @@ class Hob:
         for burner in self.burners:
             burner.cut_until = ticks_add(now, self._cut_pulse)
             burner.relay_changed_at = now
+            burner.guard_since = now
+            burner.candidate_since = now
         self.relay_closed = [False] * len(self.burners)
 
     # -- queries -----------------------------------------------------------
@@ -173,11 +215,21 @@ class Hob:
         return {
             "locked": self.locked,
             "fault": self.fault(),
-            "uptime_s": ticks_diff(now, self.booted_at) // 1000,
+            "uptime_s": self.uptime_s(now),
             "reset_cause": self.reset_cause,
             "events_dropped": self.events_dropped,
             "burners": burners,
         }
+
+    def uptime_s(self, now):
+        """Whole seconds since boot; never negative, never going back."""
+        since = ticks_diff(now, self._last_tick)
+        if since < 0:
+            since = 0
+        return self._uptime_s + (self._uptime_ms + since) // 1000
+
+    def _uptime_ms_total(self):
+        return self._uptime_s * 1000 + self._uptime_ms
 
     def quiet(self):
         """True when nothing is burning, warm, timed or pending: the caller
@@ -218,7 +270,7 @@ class Hob:
                 and burner.guard_deadline is None
                 and burner.cut_until is None
             ):
-                at = ticks_add(burner.flame_since, self._left_on - self._warn)
+                at = ticks_add(burner.guard_since, self._left_on - self._warn)
                 wait = min(wait, ticks_diff(at, now))
         return max(0, wait)
 
@@ -250,7 +302,7 @@ class Hob:
         burner.last_cut_reason = reason
         # The left-on guard counts from the last cut, so a flame that the cut
         # has not yet been seen to put out is not cut again and again.
-        burner.flame_since = now
+        burner.guard_since = now
         burner.timer_deadline = None
         burner.timer_warned = False
         burner.guard_deadline = None
@@ -291,7 +343,7 @@ class Hob:
             raise HobError("refused", "the hob is locked: every burner is already cut")
         burner.timer_deadline = ticks_add(now, duration)
         burner.timer_warned = False
-        burner.guard_deadline = None
+        self._person_at(burner, now)
         self.emit("timer_set", burner, minutes=minutes)
 
     def extend_timer(self, name, minutes, now):
@@ -304,7 +356,7 @@ class Hob:
             raise HobError("bad_arg", "the timer would run longer than %s minutes" % self.settings["timer_max_min"])
         burner.timer_deadline = ticks_add(now, remaining + duration)
         burner.timer_warned = False
-        burner.guard_deadline = None
+        self._person_at(burner, now)
         self.emit("timer_set", burner, minutes=(remaining + duration) / 60000)
 
     def cancel_timer(self, name, now):
@@ -312,7 +364,20 @@ class Hob:
         if burner.timer_deadline is not None:
             burner.timer_deadline = None
             burner.timer_warned = False
+            self._person_at(burner, now)
             self.emit("timer_cancelled", burner)
+
+    def _person_at(self, burner, now):
+        # What the left-on guard counts (issue 9, item 2). While a timer runs
+        # the guard is idle: the timer cuts anyway, with its own warning. A
+        # command that sets, extends or cancels a burner's timer comes from
+        # a person minding that burner, so the left-on count starts again at
+        # that command, and a left-on warning under way is withdrawn. Without
+        # this, cancelling a long timer on a burner lit longer than
+        # left_on_min ago cut it at once, with no warning. A cancel that
+        # finds no timer changes nothing (it is no sign of anyone).
+        burner.guard_since = now
+        burner.guard_deadline = None
 
     # -- lock, faults, button ----------------------------------------------
 
@@ -346,7 +411,10 @@ class Hob:
         for burner in self.burners:
             if burner.flame and (lit is None or burner.lit_order > lit.lit_order):
                 lit = burner
-        if lit is None or self.locked:
+        if self.locked:
+            self.emit("rejected", None, reason="button: the hob is locked")
+            return False
+        if lit is None:
             self.emit("rejected", None, reason="button: no burner is lit")
             return False
         step = self.settings["button_timer_min"]
@@ -376,6 +444,7 @@ class Hob:
                 burner.flame = None
                 burner.guard_deadline = None  # no flame reading: no left-on guard
                 burner.flame_candidate = None
+                burner.cooled_to_mv = None
                 burner.tc_mv = None
                 self.emit("fault", burner, reason="sensor", detail="thermocouple reading missing or impossible")
             return
@@ -383,22 +452,29 @@ class Hob:
             burner.sensor_fault = None
             self.emit("fault_cleared", burner, reason="sensor")
         burner.bad_samples = 0
-        if ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
-            return
+        if burner.relay_changed_at is not None:
+            if ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
+                return
+            burner.relay_changed_at = None  # settled: the stamp has served
         burner.tc_mv = millivolts
         closed = self.relay_closed[index]
         if burner.verify_deadline is not None and not closed and burner.cut_until is not None:
-            self._check_cooling(burner, millivolts)
+            if self._check_cooling(burner, millivolts):
+                return  # verified: the burner reads "off" from this reading on
         if closed:
             on_mv, off_mv = settings["flame_on_mv"], settings["flame_off_mv"]
         else:
             on_mv, off_mv = settings["flame_open_on_mv"], settings["flame_open_off_mv"]
-        if millivolts >= on_mv:
-            seen = True
-        elif millivolts < off_mv:
-            seen = False
-        else:
-            seen = burner.flame  # between the thresholds: no change
+        seen = None
+        if burner.cooled_to_mv is not None:
+            seen = self._still_cooling(burner, millivolts, off_mv)
+        if seen is None:
+            if millivolts >= on_mv:
+                seen = True
+            elif millivolts < off_mv:
+                seen = False
+            else:
+                seen = burner.flame  # between the thresholds: no change
         if seen is None:
             seen = False
         if seen == burner.flame:
@@ -412,12 +488,48 @@ class Hob:
         self._flame_changed(burner, seen, now)
 
     def _check_cooling(self, burner, millivolts):
+        """During a cut pulse: True when this reading proves the flame out."""
         peak = burner.pulse_peak_mv
         if peak is None or millivolts > peak:
             burner.pulse_peak_mv = millivolts
         elif peak >= self.settings["flame_open_on_mv"] and millivolts < peak * (1 - COOLING_DROP):
             burner.verify_deadline = None
+            # What the device has just proven shows at once (issue 9, item
+            # 6): the flame is out and the gas is shut, although the
+            # thermocouple still reads above the flame threshold for another
+            # 10-15 s. From here the burner reads "off" while the reading
+            # keeps falling (_still_cooling).
+            burner.flame = False
+            burner.flame_candidate = None
+            burner.guard_deadline = None
+            burner.cooled_to_mv = millivolts
+            burner.cooling_stalls = 0
             self.emit("cut_verified", burner, reason=burner.last_cut_reason, by="cooling")
+            return True
+        return False
+
+    def _still_cooling(self, burner, millivolts, off_mv):
+        """After a verified cut: False while the reading falls as a cooling
+        thermocouple's does, True when it rises again (a relight), None
+        once the reading is cold or has stopped falling (ordinary flame
+        detection from then on)."""
+        floor = burner.cooled_to_mv
+        if millivolts < off_mv:
+            burner.cooled_to_mv = None  # cold: nothing left to tell apart
+            return None
+        if millivolts >= floor + RELIGHT_RISE_MV:
+            return True  # heating again: relit (still through the flame filter)
+        if millivolts < floor:
+            burner.cooled_to_mv = millivolts
+            burner.cooling_stalls = 0
+            return False
+        burner.cooling_stalls += 1
+        if burner.cooling_stalls >= COOLING_STALL_SAMPLES:
+            # Not a cooling curve (a cooling junction sets a new low at every
+            # sample): trust the ordinary thresholds again.
+            burner.cooled_to_mv = None
+            return None
+        return False
 
     def cutting(self):
         """True while a cut pulse runs (the caller samples faster then)."""
@@ -430,8 +542,9 @@ class Hob:
         first = burner.flame is None
         burner.flame = lit
         burner.flame_candidate = None
+        burner.cooled_to_mv = None
         if lit:
-            burner.flame_since = now
+            burner.guard_since = now
             self._lit_counter += 1
             burner.lit_order = self._lit_counter
             if not first:
@@ -447,10 +560,18 @@ class Hob:
     # -- time --------------------------------------------------------------
 
     def tick(self, now):
-        """Advance timers, guards, pulses and verifications to `now`."""
+        """Advance timers, guards, pulses and verifications to `now`.
+        Call at least once every STAMP_AGE_CAP ms."""
+        elapsed = ticks_diff(now, self._last_tick)
+        if elapsed > 0:
+            self._last_tick = now
+            elapsed += self._uptime_ms
+            self._uptime_s += elapsed // 1000
+            self._uptime_ms = elapsed % 1000
         if self.boot_pending:
             self._boot(now)
         for burner in self.burners:
+            self._age_stamps(burner, now)
             if burner.timer_deadline is not None:
                 left = ticks_diff(burner.timer_deadline, now)
                 if left <= 0:
@@ -460,11 +581,13 @@ class Hob:
                     self.emit("warning", burner, reason="timer", cut_in_s=(left + 999) // 1000)
             elif burner.flame and self._left_on and burner.cut_until is None:
                 if burner.guard_deadline is None:
-                    on_for = ticks_diff(now, burner.flame_since)
+                    on_for = ticks_diff(now, burner.guard_since)
                     if on_for >= self._left_on - self._warn:
-                        burner.guard_deadline = ticks_add(now, max(0, self._left_on - on_for))
-                        left = ticks_diff(burner.guard_deadline, now)
-                        self.emit("warning", burner, reason="left_on", cut_in_s=(left + 999) // 1000)
+                        # The cut comes a full warning after the warning,
+                        # even when this tick is late or left_on_min is
+                        # shorter than the warning.
+                        burner.guard_deadline = ticks_add(now, self._warn)
+                        self.emit("warning", burner, reason="left_on", cut_in_s=(self._warn + 999) // 1000)
                 if burner.guard_deadline is not None and ticks_diff(now, burner.guard_deadline) >= 0:
                     self._cut(burner, "left_on", now)
             if burner.verify_deadline is not None and ticks_diff(now, burner.verify_deadline) >= 0:
@@ -484,9 +607,18 @@ class Hob:
                 burner.cut_until = None
         self._apply(now)
 
+    def _age_stamps(self, burner, now):
+        # See STAMP_AGE_CAP: no stamp may age into ticks_diff's blind half.
+        if burner.relay_changed_at is not None and ticks_diff(now, burner.relay_changed_at) >= RELAY_SETTLE_MS:
+            burner.relay_changed_at = None
+        if ticks_diff(now, burner.guard_since) > STAMP_AGE_CAP:
+            burner.guard_since = ticks_add(now, -STAMP_AGE_CAP)
+        if ticks_diff(now, burner.candidate_since) > STAMP_AGE_CAP:
+            burner.candidate_since = ticks_add(now, -STAMP_AGE_CAP)
+
     def _boot(self, now):
         # Wait for one reading of every working sensor, at most one pulse.
-        waited = ticks_diff(now, self.booted_at)
+        waited = self._uptime_ms_total()
         for burner in self.burners:
             if burner.flame is None and burner.sensor_fault is None and waited < self._cut_pulse:
                 return
@@ -496,7 +628,7 @@ class Hob:
         for burner in self.burners:
             if burner.flame:
                 burner.last_cut_reason = "reset"
-                burner.verify_deadline = ticks_add(self.booted_at, self._verify)
+                burner.verify_deadline = ticks_add(now, self._verify - waited)
                 burner.pulse_peak_mv = None
                 self.emit("cut", burner, reason="reset", flame=True)
         if self.locked:
@@ -511,6 +643,11 @@ class Hob:
                 burner.relay_changed_at = now
                 # A reading across the switch means something else now.
                 burner.flame_candidate = None
+                if burner.cooled_to_mv is not None:
+                    # Loaded and open-circuit readings differ by half: the
+                    # first reading after the switch is the new low.
+                    burner.cooled_to_mv = self.settings["tc_max_mv"]
+                    burner.cooling_stalls = 0
 
     # -- commands ----------------------------------------------------------
 

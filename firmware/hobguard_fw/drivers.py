@@ -81,7 +81,13 @@ class Button:
     """A push button to ground (internal pull-up), edges caught by an
     interrupt so the main loop may sleep a whole sample period between
     polls and still see a short press. poll() returns 'short', 'long' or
-    None; a long press fires while the button is still held."""
+    None; a long press fires while the button is still held.
+
+    Tick stamps (see core.STAMP_AGE_CAP): pressed_at and released_at are
+    read only while a press is in progress, which the app polls every
+    20 ms: pressed_at until the press turns long (long_ms <= 10 s), then
+    never again for that press; released_at for DEBOUNCE_MS. A button held
+    for days (stuck) sends one "long" and ages harmlessly."""
 
     DEBOUNCE_MS = 30
 
@@ -121,12 +127,14 @@ class Button:
             return None
         if self.time.ticks_diff(now, released_at) < self.DEBOUNCE_MS:
             return None  # may still bounce
-        held = self.time.ticks_diff(released_at, pressed_at)
         was_long = self.long_sent
         self.pressed_at = None
         self.released_at = None
         self.long_sent = False
-        if was_long or held < self.DEBOUNCE_MS:
+        if was_long:
+            return None  # already sent while held; pressed_at may be old
+        held = self.time.ticks_diff(released_at, pressed_at)
+        if held < self.DEBOUNCE_MS:
             return None
         return "long" if held >= self.long_ms else "short"
 
