@@ -60,7 +60,9 @@ COOLING_STALL_SAMPLES = const(3)
 # - the uptime is a counter that tick() advances, not a boot stamp.
 # The contract for the caller: call tick() at least once every
 # STAMP_AGE_CAP ms (3.1 days). The app calls it every step, at the latest
-# every watchdog_ms / 2.
+# every watchdog_ms / 2. Should it ever be broken anyway: a stamp never
+# lies in the future, so a negative age can only be a stamp more than
+# 2**29 ms old, and it is taken as old (settled, clamped, not counted).
 STAMP_AGE_CAP = const(1 << 28)
 
 # The cut reasons are part of the protocol's vocabulary (protocol.py).
@@ -453,7 +455,7 @@ class Hob:
             self.emit("fault_cleared", burner, reason="sensor")
         burner.bad_samples = 0
         if burner.relay_changed_at is not None:
-            if ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
+            if 0 <= ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
                 return
             burner.relay_changed_at = None  # settled: the stamp has served
         burner.tc_mv = millivolts
@@ -563,8 +565,11 @@ class Hob:
         """Advance timers, guards, pulses and verifications to `now`.
         Call at least once every STAMP_AGE_CAP ms."""
         elapsed = ticks_diff(now, self._last_tick)
-        if elapsed > 0:
+        if elapsed > 0 or elapsed < -STAMP_AGE_CAP:
+            # (Far negative: more than 2**29 ms since the last tick, a broken
+            # contract; counting starts again from here.)
             self._last_tick = now
+        if elapsed > 0:
             elapsed += self._uptime_ms
             self._uptime_s += elapsed // 1000
             self._uptime_ms = elapsed % 1000
@@ -609,11 +614,11 @@ class Hob:
 
     def _age_stamps(self, burner, now):
         # See STAMP_AGE_CAP: no stamp may age into ticks_diff's blind half.
-        if burner.relay_changed_at is not None and ticks_diff(now, burner.relay_changed_at) >= RELAY_SETTLE_MS:
+        if burner.relay_changed_at is not None and not 0 <= ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
             burner.relay_changed_at = None
-        if ticks_diff(now, burner.guard_since) > STAMP_AGE_CAP:
+        if not 0 <= ticks_diff(now, burner.guard_since) <= STAMP_AGE_CAP:
             burner.guard_since = ticks_add(now, -STAMP_AGE_CAP)
-        if ticks_diff(now, burner.candidate_since) > STAMP_AGE_CAP:
+        if not 0 <= ticks_diff(now, burner.candidate_since) <= STAMP_AGE_CAP:
             burner.candidate_since = ticks_add(now, -STAMP_AGE_CAP)
 
     def _boot(self, now):
