@@ -5,7 +5,7 @@ from hobguard_fw import app, protocol
 from hobguard_fw import settings as store
 
 
-def boot(root=None, settings_text=None, state_text=None):
+def boot(root=None, settings_text=None, state_text=None, start=0):
     if root is None:
         root = mpfakes.fresh_root()
     if settings_text is not None:
@@ -14,7 +14,7 @@ def boot(root=None, settings_text=None, state_text=None):
     if state_text is not None:
         with open(root + store.STATE_FILE, "w") as f:
             f.write(state_text)
-    clock = mpfakes.Time()
+    clock = mpfakes.Time(start)
     machine = mpfakes.Machine(clock)
     link = mpfakes.Link()
     device = app.App(machine, clock, link, root=root)
@@ -137,3 +137,37 @@ def test_indicator_blinks_by_pwm_without_waking_the_loop():
     assert led.frequency == freq and led.duty == int(duty * 65535)
     # an idle, locked hob sleeps until its next sample: no wake-ups to blink
     assert device.step() >= 1000
+
+
+def test_a_deadline_left_days_behind_still_comes_due():
+    # No step can come 6.2 days late on the board (the watchdog resets it
+    # first), but no stored tick may turn meaningless either: ticks_diff()
+    # reads a sample or heartbeat deadline 2**29 ms behind as lying days
+    # ahead, and the device used to stop sampling and reporting.
+    device, machine, clock, link, root = boot()
+    run(device, clock, 5000)
+    frames(link)
+    clock.now += (1 << 29) + 5000
+    machine.mv[0] = 11.5
+    run(device, clock, 30000)
+    sent = frames(link)
+    assert [f["burner"] for f in sent if f.get("event_type") == "ignited"] == ["left"]
+    states = [f for f in sent if f.get("t") == "state"]
+    assert len(states) >= 3  # the flame change and heartbeats every 10 s
+    assert states[-1]["burners"][0]["flame"] == "on"
+    # the missed time is not counted as uptime: it never jumps nor goes back
+    assert 0 <= states[-1]["uptime_s"] <= 5 + 30
+
+
+def test_uptime_in_state_frames_never_goes_back():
+    device, machine, clock, link, root = boot(start=(1 << 30) - 20000)  # the counter wraps in the run
+    seen = []
+    end = clock.now + 60000
+    while clock.now < end:
+        wait = device.step()
+        clock.now += max(1, min(wait, end - clock.now))
+        for f in frames(link):
+            if f.get("t") == "state":
+                seen.append(f["uptime_s"])
+    assert len(seen) >= 6
+    assert seen == sorted(seen) and seen[0] >= 0 and 58 <= seen[-1] <= 60

@@ -7,6 +7,8 @@ HOT_OPEN = 25.0  # open-circuit EMF, flame on, relay open
 COLD = 0.2
 SECOND = 1000
 MINUTE = 60000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 
 
 class Kitchen:
@@ -51,6 +53,18 @@ class Kitchen:
             for i in range(len(self.flames)):
                 if not self.hob.relay_closed[i] and not self.welded[i]:
                     self.flames[i] = False
+            self.events.extend(self.hob.take_events())
+
+    def idle(self, ms, every=HOUR):
+        """A quiet stretch: cold readings and a tick only every `every` ms
+        (the core's contract allows up to core.STAMP_AGE_CAP between ticks)."""
+        while ms > 0:  # counted down: a stretch may be longer than the wrap
+            step = min(every, ms)
+            ms -= step
+            self.now = core.ticks_add(self.now, step)
+            for i in range(len(self.flames)):
+                self.hob.sample(i, self.reading(i), self.now)
+            self.hob.tick(self.now)
             self.events.extend(self.hob.take_events())
 
     def light(self, i=0):
@@ -459,3 +473,251 @@ def test_a_flame_that_keeps_burning_through_the_pulse_is_not_verified():
     assert k.of("cut_verified") == []
     k.run(30 * SECOND)
     assert [e["reason"] for e in k.of("fault")] == ["cut_failed"]
+
+
+# -- issue 9, item 1: stored tick stamps of any age ---------------------------
+
+
+def test_flame_is_seen_after_the_relays_stood_still_for_a_week():
+    # ticks_diff() of a stamp 6.2-12.4 days old is negative: the relay-settle
+    # check used to throw every reading away from then on.
+    k = Kitchen()
+    k.idle(7 * DAY)
+    k.light(0)
+    assert [e["burner"] for e in k.of("ignited")] == ["left"]
+    assert k.state(0)["flame"] == "on" and k.state(0)["gas"] == "open"
+    assert k.state(0)["tc_mv"] == HOT_LOADED
+
+
+def test_guard_timer_and_verification_work_at_any_age_of_the_last_relay_switch():
+    k = Kitchen(start=core.TICKS_PERIOD - DAY, overrides={"left_on_min": 5, "warn_before_s": 30})
+    elapsed = 3 * SECOND  # Kitchen() ran the boot pulse
+    ages = (HOUR, 6 * DAY + 8 * HOUR, 9 * DAY, 12 * DAY + 10 * HOUR, 19 * DAY)
+    for n, age in enumerate(ages):
+        k.idle(age)
+        elapsed += age
+        k.events = []
+        k.light(n % 2)
+        burner = k.hob.burners[n % 2].name
+        assert [e["burner"] for e in k.of("ignited")] == [burner], (age, k.events)
+        if n % 3 == 2:
+            k.hob.set_timer(burner, 2, k.now)
+            k.run(2 * MINUTE + 2 * SECOND)
+            reason = "timer"
+        else:
+            k.run(5 * MINUTE + 2 * SECOND)
+            reason = "left_on"
+        elapsed += 4 * SECOND + (2 if reason == "timer" else 5) * MINUTE + 2 * SECOND
+        assert [(e["reason"], e["burner"]) for e in k.of("warning")] == [(reason, burner)], (age, k.events)
+        assert [(e["reason"], e["burner"]) for e in k.of("cut")] == [(reason, burner)], (age, k.events)
+        k.run(30 * SECOND)
+        elapsed += 30 * SECOND
+        assert [e["burner"] for e in k.of("cut_verified")] == [burner], (age, k.events)
+        assert k.hob.snapshot(k.now)["uptime_s"] == elapsed // 1000
+
+
+def test_uptime_is_a_counter_that_never_goes_back_across_weeks():
+    hob = core.Hob(settings.defaults(), core.TICKS_PERIOD - HOUR)
+    now = core.TICKS_PERIOD - HOUR
+    last = 0
+    for n in range(1, 6 * 7 * 4 + 1):  # six weeks, a tick every 6 hours
+        now = core.ticks_add(now, 6 * HOUR + 7)
+        hob.tick(now)
+        uptime = hob.snapshot(now)["uptime_s"]
+        assert uptime == n * (6 * HOUR + 7) // 1000, (n, uptime)
+        assert uptime >= last
+        last = uptime
+    # a snapshot between ticks counts on from the last tick; an out-of-date
+    # `now` never makes it go back
+    assert hob.snapshot(core.ticks_add(now, 1500))["uptime_s"] == (last * 1000 + 1500 + (6 * 168 * 7) % 1000) // 1000
+    assert hob.snapshot(core.ticks_add(now, -5000))["uptime_s"] == last
+
+
+def test_a_flame_candidate_or_guard_count_older_than_the_wrap_is_clamped():
+    k = Kitchen(overrides={"left_on_min": 0})  # guard off: the flame may burn for weeks
+    k.light(0)
+    k.idle(20 * DAY, every=DAY)
+    k.flames[0] = False
+    k.run(4 * SECOND)
+    assert len(k.of("flame_out")) == 1
+    burner = k.hob.burners[0]
+    assert 0 < core.ticks_diff(k.now, burner.guard_since) <= core.STAMP_AGE_CAP
+    assert 0 <= core.ticks_diff(k.now, burner.candidate_since) <= core.STAMP_AGE_CAP
+    assert burner.relay_changed_at is None
+
+
+# -- issue 9, item 2: every automatic cut comes after its full warning --------
+
+
+def _cut_warnings(k, burner="left"):
+    return [(e["event_type"], e.get("reason")) for e in k.events if e.get("burner") == burner and e["event_type"] in ("warning", "cut")]
+
+
+def test_cancelling_a_long_timer_restarts_the_left_on_count():
+    k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
+    k.light(0)
+    k.hob.set_timer("left", 10, k.now)
+    k.run(8 * MINUTE)  # burning well past left_on_min under the timer
+    assert k.of("cut") == []
+    k.hob.cancel_timer("left", k.now)
+    k.run(SECOND)
+    assert k.of("cut") == [] and k.of("warning") == []
+    k.run(4 * MINUTE + 28 * SECOND)
+    assert k.of("warning") == []
+    k.run(SECOND)  # the warning: left_on_min - warn_before_s after the cancel
+    assert _cut_warnings(k) == [("warning", "left_on")]
+    k.run(29 * SECOND)
+    assert k.of("cut") == []
+    k.run(SECOND)  # the cut: left_on_min after the cancel, a full warning later
+    assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
+
+
+def test_timer_zero_on_a_long_burning_burner_does_not_cut_at_once():
+    k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
+    k.light(0)
+    k.hob.set_timer("left", 20, k.now)
+    k.run(12 * MINUTE)
+    k.hob.handle("timer_set", {"burner": "left", "minutes": 0}, k.now)
+    k.run(4 * MINUTE)
+    assert k.of("cut") == [] and k.hob.relay_closed[0]
+    k.run(2 * MINUTE)
+    assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
+
+
+def test_a_timer_command_withdraws_a_left_on_warning_under_way():
+    k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
+    k.light(0)
+    k.run(4 * MINUTE + 40 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on")]
+    k.hob.set_timer("left", 3, k.now)
+    assert k.state(0)["left_on_cut_in_s"] is None
+    k.hob.cancel_timer("left", k.now)
+    k.run(4 * MINUTE)
+    assert k.of("cut") == []
+    k.run(61 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on"), ("warning", "left_on"), ("cut", "left_on")]
+
+
+def test_left_on_warning_is_full_even_when_left_on_is_shorter_than_the_warning():
+    k = Kitchen(overrides={"left_on_min": 1, "warn_before_s": 90})
+    k.light(0)
+    warned = [e for e in k.events if e["event_type"] == "warning"]
+    assert len(warned) == 1 and warned[0]["cut_in_s"] == 90
+    k.run(85 * SECOND)
+    assert k.of("cut") == []
+    k.run(5 * SECOND)
+    assert [e["reason"] for e in k.of("cut")] == ["left_on"]
+
+
+def test_a_timer_shorter_than_the_warning_warns_at_once():
+    # A person who asks for 30 s is told at once; the cut keeps their time.
+    k = Kitchen(overrides={"warn_before_s": 60})
+    k.light(0)
+    k.hob.set_timer("left", 0.5, k.now)
+    k.run(SECOND)
+    warned = k.of("warning")
+    assert len(warned) == 1 and warned[0]["cut_in_s"] == 29
+    k.run(29 * SECOND)
+    assert [e["reason"] for e in k.of("cut")] == ["timer"]
+
+
+# -- issue 9, item 6: what a verified cut has proven shows at once ------------
+
+
+def _pulse_then_cooling(k, emf_at, relit_at=None):
+    """Cut the left burner; feed what its thermocouple reads: open-circuit
+    EMF emf_at(ms) during the pulse, the loaded voltage (about 0.45 of it)
+    after, every 250 ms, ticking as the app does. A relight at `relit_at` ms
+    heats it again toward a burning flame (5 s time constant). Returns the
+    snapshots after each step, with their time."""
+    import math
+
+    k.events = []
+    start = k.now
+    k.hob.cut("left", "remote", start)
+    states = []
+    hot = HOT_OPEN
+    for n in range(1, 241):
+        ms = n * 250
+        t = core.ticks_add(start, ms)
+        emf = emf_at(ms)
+        if relit_at is not None and ms > relit_at:
+            base = emf_at(relit_at)
+            emf = hot - (hot - base) * math.exp(-(ms - relit_at) / 5000.0)
+        reading = emf if not k.hob.relay_closed[0] else emf * 0.45
+        k.hob.sample(0, reading, t)
+        k.hob.sample(1, COLD, t)
+        k.hob.tick(t)
+        k.events.extend(k.hob.take_events())
+        states.append((ms, k.hob.snapshot(t)["burners"][0]))
+    k.now = core.ticks_add(start, 240 * 250)
+    return states
+
+
+def _cooling(ms):
+    import math
+
+    return HOT_OPEN * math.exp(-ms / 9000.0)
+
+
+def test_after_a_verified_cut_the_state_says_off_and_closed_at_once_and_stays_so():
+    k = Kitchen()
+    k.light(0)
+    states = _pulse_then_cooling(k, _cooling)
+    verified = k.of("cut_verified")
+    assert len(verified) == 1 and verified[0]["by"] == "cooling"
+    # verified in the pulse, by the step at 1.5 s (12 % below the peak);
+    # the thermocouple then still reads twice the flame threshold
+    at = [ms for ms, s in states if s["flame"] == "off"][0]
+    assert at == 1500, states[:8]
+    assert [s for ms, s in states if ms == at][0]["tc_mv"] > 20
+    for ms, state in states:
+        if ms < at:
+            assert state["flame"] == "on" and state["gas"] == "open", (ms, state)
+        else:
+            assert state["flame"] == "off" and state["gas"] == "closed", (ms, state)
+    # still above the loaded flame-on threshold when the relay closes again
+    assert [s for ms, s in states if ms == 3500][0]["tc_mv"] > 5
+    assert k.of("ignited") == [] and k.of("flame_out") == []
+    assert k.hob.relay_closed[0]
+
+
+def test_a_relight_soon_after_a_verified_cut_is_seen():
+    k = Kitchen()
+    k.light(0)
+    states = _pulse_then_cooling(k, _cooling, relit_at=8000)
+    assert len(k.of("cut_verified")) == 1
+    ignited = k.of("ignited")
+    assert [e["burner"] for e in ignited] == ["left"]
+    assert [ms for ms, s in states if s["flame"] == "off"][0] == 1500  # verified
+    on = [ms for ms, s in states if s["flame"] == "on" and ms > 1500]
+    assert on and 8000 < on[0] <= 8000 + 5000, on[:3]
+    assert all(s["flame"] == "on" for ms, s in states if ms >= on[0])
+    assert k.of("fault") == []
+
+
+def test_a_reading_that_stops_falling_after_a_verified_cut_is_a_flame_again():
+    # A cooling junction falls at every sample; a reading that stays put
+    # above the flame threshold is not one, whatever the pulse suggested.
+    k = Kitchen()
+    k.light(0)
+    states = _pulse_then_cooling(k, lambda ms: _cooling(ms) if ms < 3000 else _cooling(3000))
+    assert len(k.of("cut_verified")) == 1
+    assert [e["burner"] for e in k.of("ignited")] == ["left"]
+    assert states[-1][1]["flame"] == "on"
+
+
+# -- issue 9, item 14: the button on a locked hob ------------------------------
+
+
+def test_a_short_press_on_a_locked_hob_says_it_is_locked():
+    k = Kitchen(locked=True)
+    k.flames[0] = True
+    k.welded[0] = True  # a burner burning although locked (welded relay)
+    k.run(4 * SECOND)
+    assert k.hob.press("short", k.now) is False
+    rejected = [e for e in k.hob.take_events() if e["event_type"] == "rejected"]
+    assert [e["reason"] for e in rejected] == ["button: the hob is locked"]
+    k2 = Kitchen(locked=True)
+    assert k2.hob.press("short", k2.now) is False
+    assert [e["reason"] for e in k2.hob.take_events()] == ["button: the hob is locked"]
