@@ -550,7 +550,11 @@ def test_a_flame_candidate_or_guard_count_older_than_the_wrap_is_clamped():
 
 
 def _cut_warnings(k, burner="left"):
-    return [(e["event_type"], e.get("reason")) for e in k.events if e.get("burner") == burner and e["event_type"] in ("warning", "cut")]
+    return [
+        (e["event_type"], e.get("reason"))
+        for e in k.events
+        if e.get("burner") == burner and e["event_type"] in ("warning", "cut")
+    ]
 
 
 def test_cancelling_a_long_timer_restarts_the_left_on_count():
