@@ -38,10 +38,13 @@ RELAY_SETTLE_MS = const(100)
 # heating again: someone relit the burner (a cooling junction only falls;
 # ADC noise is ~0.01 mV, a relight adds ~0.5 mV in its first second).
 RELIGHT_RISE_MV = 0.3
-# ... and this many readings in a row that set no new low (while still
-# above the flame-off threshold) mean the reading is no longer a cooling
-# curve: ordinary flame detection takes over again.
-COOLING_STALL_SAMPLES = const(3)
+# ... and a reading that has set no new low for this long (or two sample
+# periods, if longer) while still above the flame-off threshold is no
+# cooling curve: ordinary flame detection takes over again. Measured in
+# time, not samples, so it holds at any sample_ms: a junction cooling with
+# a 6-12 s time constant loses a quarter or more of its excess in 3 s, far
+# beyond any noise.
+COOLING_STALL_MS = const(3000)
 
 # Stored tick stamps (issue 9, item 1). ticks_diff() is right only for two
 # stamps less than 2**29 ms (6.2 days) apart: an older stamp reads as if it
@@ -53,8 +56,8 @@ COOLING_STALL_SAMPLES = const(3)
 # - a stamp whose age is compared with a threshold (the left-on count, the
 #   flame filter) is moved forward by tick() to exactly STAMP_AGE_CAP old
 #   when it gets older: the cap lies far above every threshold it meets
-#   (left_on_min <= 1 day, flame_filter_ms <= 30 s), so the clamp changes
-#   no decision;
+#   (left_on_min <= 1 day, flame_filter_ms <= 30 s, the cooling stall
+#   time <= 10 s), so the clamp changes no decision;
 # - deadlines lie at most timer_max_min (<= 1 day) ahead and are cleared by
 #   the tick() that reaches them;
 # - the uptime is a counter that tick() advances, not a boot stamp.
@@ -100,9 +103,10 @@ class Burner:
         self.sensor_fault = None  # type: str | None
         self.relay_changed_at = None  # ticks of a relay switch until it settled, then None
         # Lowest reading since a verified cut while the thermocouple still
-        # cools (the burner reads "off" meanwhile), else None.
+        # cools (the burner reads "off" meanwhile), else None; and when it
+        # was read (age clamped).
         self.cooled_to_mv = None  # type: float | None
-        self.cooling_stalls = 0
+        self.cooled_at = 0
         self.timer_deadline = None  # ticks, or None
         self.timer_warned = False
         self.guard_deadline = None  # left-on cut time once warned, else None
@@ -137,6 +141,7 @@ class Hob:
         self._verify = int(settings["verify_s"] * 1000)
         self._left_on = int(settings["left_on_min"] * 60000)
         self._filter = settings["flame_filter_ms"]
+        self._stall = max(COOLING_STALL_MS, 2 * settings["sample_ms"])
         # At boot every relay is held open for one cut pulse: a reset has
         # just dropped every magnet anyway, so the cut is made definite.
         for burner in self.burners:
@@ -144,6 +149,7 @@ class Hob:
             burner.relay_changed_at = now
             burner.guard_since = now
             burner.candidate_since = now
+            burner.cooled_at = now
         self.relay_closed = [False] * len(self.burners)
 
     # -- queries -----------------------------------------------------------
@@ -461,7 +467,7 @@ class Hob:
         burner.tc_mv = millivolts
         closed = self.relay_closed[index]
         if burner.verify_deadline is not None and not closed and burner.cut_until is not None:
-            if self._check_cooling(burner, millivolts):
+            if self._check_cooling(burner, millivolts, now):
                 return  # verified: the burner reads "off" from this reading on
         if closed:
             on_mv, off_mv = settings["flame_on_mv"], settings["flame_off_mv"]
@@ -469,7 +475,7 @@ class Hob:
             on_mv, off_mv = settings["flame_open_on_mv"], settings["flame_open_off_mv"]
         seen = None
         if burner.cooled_to_mv is not None:
-            seen = self._still_cooling(burner, millivolts, off_mv)
+            seen = self._still_cooling(burner, millivolts, off_mv, now)
         if seen is None:
             if millivolts >= on_mv:
                 seen = True
@@ -489,7 +495,7 @@ class Hob:
             return
         self._flame_changed(burner, seen, now)
 
-    def _check_cooling(self, burner, millivolts):
+    def _check_cooling(self, burner, millivolts, now):
         """During a cut pulse: True when this reading proves the flame out."""
         peak = burner.pulse_peak_mv
         if peak is None or millivolts > peak:
@@ -505,12 +511,12 @@ class Hob:
             burner.flame_candidate = None
             burner.guard_deadline = None
             burner.cooled_to_mv = millivolts
-            burner.cooling_stalls = 0
+            burner.cooled_at = now
             self.emit("cut_verified", burner, reason=burner.last_cut_reason, by="cooling")
             return True
         return False
 
-    def _still_cooling(self, burner, millivolts, off_mv):
+    def _still_cooling(self, burner, millivolts, off_mv, now):
         """After a verified cut: False while the reading falls as a cooling
         thermocouple's does, True when it rises again (a relight), None
         once the reading is cold or has stopped falling (ordinary flame
@@ -523,12 +529,11 @@ class Hob:
             return True  # heating again: relit (still through the flame filter)
         if millivolts < floor:
             burner.cooled_to_mv = millivolts
-            burner.cooling_stalls = 0
+            burner.cooled_at = now
             return False
-        burner.cooling_stalls += 1
-        if burner.cooling_stalls >= COOLING_STALL_SAMPLES:
-            # Not a cooling curve (a cooling junction sets a new low at every
-            # sample): trust the ordinary thresholds again.
+        if ticks_diff(now, burner.cooled_at) >= self._stall:
+            # Not a cooling curve (a cooling junction keeps setting new
+            # lows): trust the ordinary thresholds again.
             burner.cooled_to_mv = None
             return None
         return False
@@ -620,6 +625,8 @@ class Hob:
             burner.guard_since = ticks_add(now, -STAMP_AGE_CAP)
         if not 0 <= ticks_diff(now, burner.candidate_since) <= STAMP_AGE_CAP:
             burner.candidate_since = ticks_add(now, -STAMP_AGE_CAP)
+        if not 0 <= ticks_diff(now, burner.cooled_at) <= STAMP_AGE_CAP:
+            burner.cooled_at = ticks_add(now, -STAMP_AGE_CAP)
 
     def _boot(self, now):
         # Wait for one reading of every working sensor, at most one pulse.
@@ -652,7 +659,7 @@ class Hob:
                     # Loaded and open-circuit readings differ by half: the
                     # first reading after the switch is the new low.
                     burner.cooled_to_mv = self.settings["tc_max_mv"]
-                    burner.cooling_stalls = 0
+                    burner.cooled_at = now
 
     # -- commands ----------------------------------------------------------
 

@@ -628,12 +628,14 @@ def test_a_timer_shorter_than_the_warning_warns_at_once():
 # -- issue 9, item 6: what a verified cut has proven shows at once ------------
 
 
-def _pulse_then_cooling(k, emf_at, relit_at=None):
+def _pulse_then_cooling(k, emf_at, relit_at=None, every=250, noise_mv=0.0):
     """Cut the left burner; feed what its thermocouple reads: open-circuit
     EMF emf_at(ms) during the pulse, the loaded voltage (about 0.45 of it)
-    after, every 250 ms, ticking as the app does. A relight at `relit_at` ms
-    heats it again toward a burning flame (5 s time constant). Returns the
-    snapshots after each step, with their time."""
+    after, every `every` ms for 60 s (every 250 ms at most during the cut
+    pulse), ticking as the app does, plus a
+    pseudo-random noise of +-noise_mv. A relight at `relit_at` ms heats it
+    again toward a burning flame (5 s time constant). Returns the snapshots
+    after each step, with their time."""
     import math
 
     k.events = []
@@ -641,20 +643,24 @@ def _pulse_then_cooling(k, emf_at, relit_at=None):
     k.hob.cut("left", "remote", start)
     states = []
     hot = HOT_OPEN
-    for n in range(1, 241):
-        ms = n * 250
+    seed = 12345
+    ms = 0
+    while ms < 60000:
+        ms += min(every, 250) if k.hob.cutting() else every
         t = core.ticks_add(start, ms)
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF  # an LCG: MicroPython has no reliable random
+        noise = noise_mv * (2.0 * seed / 0x7FFFFFFF - 1.0)
         emf = emf_at(ms)
         if relit_at is not None and ms > relit_at:
             base = emf_at(relit_at)
             emf = hot - (hot - base) * math.exp(-(ms - relit_at) / 5000.0)
-        reading = emf if not k.hob.relay_closed[0] else emf * 0.45
+        reading = (emf if not k.hob.relay_closed[0] else emf * 0.45) + noise
         k.hob.sample(0, reading, t)
         k.hob.sample(1, COLD, t)
         k.hob.tick(t)
         k.events.extend(k.hob.take_events())
         states.append((ms, k.hob.snapshot(t)["burners"][0]))
-    k.now = core.ticks_add(start, 240 * 250)
+    k.now = core.ticks_add(start, 60000)
     return states
 
 
@@ -684,6 +690,21 @@ def test_after_a_verified_cut_the_state_says_off_and_closed_at_once_and_stays_so
     assert [s for ms, s in states if ms == 3500][0]["tc_mv"] > 5
     assert k.of("ignited") == [] and k.of("flame_out") == []
     assert k.hob.relay_closed[0]
+
+
+def test_a_cooling_thermocouple_reads_off_at_any_sample_rate_and_with_noise():
+    # Sampled 10 times a second with 0.3 mV of noise, a cooling curve falls
+    # by less than the noise from one reading to the next: what tells it
+    # from a stalled reading is the fall over seconds, not per sample.
+    for every, noise in ((100, 0.3), (250, 0.2), (1000, 0.1), (5000, 0.0)):
+        k = Kitchen(overrides={"sample_ms": every, "idle_sample_ms": max(4000, every), "watchdog_ms": 10000})
+        k.light(0)
+        states = _pulse_then_cooling(k, _cooling, every=every, noise_mv=noise)
+        assert len(k.of("cut_verified")) == 1, (every, k.events)
+        off = [ms for ms, s in states if s["flame"] == "off"]
+        assert off and off[0] <= 3000 + every, (every, off[:3])
+        assert all(s["flame"] == "off" for ms, s in states if ms >= off[0]), every
+        assert k.of("ignited") == [], (every, k.events)
 
 
 def test_a_relight_soon_after_a_verified_cut_is_seen():
