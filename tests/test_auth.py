@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+import mp.test_auth_mp as mp_auth
 import pytest
 from hobguard_fw import auth, protocol
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import mp.test_auth_mp as mp_auth
 
 
 def _reference_transcript(key: bytes, nd: bytes, nc: bytes, bodies: list[tuple[str, str]]) -> list[str]:

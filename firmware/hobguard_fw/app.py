@@ -1,8 +1,11 @@
-# The device application: wires the control core to the drivers and the
-# serial link, one non-blocking step at a time.
+# The device application: wires the control core to the drivers, the
+# serial link and (when the board has a secrets file) the network link, one
+# non-blocking step at a time.
 #
 # step() does everything due now and returns how long it may sleep; run()
-# sleeps that long on the serial line (a command wakes it at once). The
+# sleeps that long on the serial line and the network sockets (a command on
+# either wakes it at once). Replies go to the link that asked; events and
+# state go to every live link. The
 # simulator calls step() itself, in virtual time, with fake machine/time
 # modules and a fake link: the code below is what runs on the board.
 import gc
@@ -50,9 +53,16 @@ class UsbLink:
     def wait(self, ms):
         self.poller.poll(ms)
 
+    def watch(self, poller):
+        """Let another poller (the network link's) wake on this line too."""
+        import select
+        import sys
+
+        poller.register(sys.stdin, select.POLLIN)
+
 
 class App:
-    def __init__(self, machine, time_module, link, root=""):
+    def __init__(self, machine, time_module, link, root="", network=None):
         self.machine = machine
         self.time = time_module
         self.link = link
@@ -110,16 +120,51 @@ class App:
         if settings_errors:
             # The device runs on defaults and says why, once per boot.
             self.hob.emit("warning", None, reason="settings_invalid", errors=settings_errors[:4])
+        self.reply_to = link
+        self.net = self._start_network(root, now, network)
+
+    def _start_network(self, root, now, modules):
+        """The network link when the board has a secrets file, else None.
+        `modules` (the simulator's fakes) replaces the board's network,
+        socket, select and os.urandom."""
+        from hobguard_fw import wifi
+
+        secrets, errors = wifi.load_secrets(root + wifi.SECRETS_FILE)
+        if errors:
+            # Names the fields that are wrong, never their values.
+            self.hob.emit("warning", None, reason="secrets_invalid", errors=errors[:4])
+        if secrets is None:
+            return None
+        from hobguard_fw import netlink
+
+        net, errors = netlink.start(secrets, self.device_id, now, self.time, modules or {})
+        if errors:
+            self.hob.emit("warning", None, reason="network_unavailable", errors=errors[:4])
+        if net is not None:
+            watch = getattr(self.link, "watch", None)
+            if watch is not None:
+                watch(net.poller)
+        return net
 
     # -- output ------------------------------------------------------------
 
     def send(self, message):
-        self.link.write(protocol.encode(message))
+        """To every live link."""
+        text = protocol.encode(message)
+        self.link.write(text)
+        if self.net is not None:
+            self.net.broadcast(text)
+
+    def reply(self, message):
+        """To the link the command being handled came from."""
+        self.reply_to.write(protocol.encode(message))
 
     def state_message(self, now):
         message = self.hob.snapshot(now)
         message["t"] = "state"
         message["device"] = self.device_id
+        if self.net is not None:
+            self.net.describe(message)
         return message
 
     def _signature(self):
@@ -132,10 +177,11 @@ class App:
 
     # -- input -------------------------------------------------------------
 
-    def handle_line(self, line, now):
+    def handle_line(self, line, now, origin=None):
+        self.reply_to = self.link if origin is None else origin
         if line is None:
             self.lines_rejected += 1
-            self.send(protocol.reply_error(protocol.E_TOO_LONG, "line too long"))
+            self.reply(protocol.reply_error(protocol.E_TOO_LONG, "line too long"))
             return
         if not line.strip():
             return  # a terminal's bare Enter
@@ -143,10 +189,10 @@ class App:
             request_id, cmd, args = protocol.parse_request(line)
         except protocol.ProtocolError as err:
             self.lines_rejected += 1
-            self.send(protocol.reply_error(err.code, err.message, err.request_id))
+            self.reply(protocol.reply_error(err.code, err.message, err.request_id))
             return
         if cmd == "hello":
-            self.send(
+            self.reply(
                 protocol.reply_ok(
                     request_id,
                     proto=protocol.PROTOCOL_VERSION,
@@ -160,17 +206,17 @@ class App:
             )
             return
         if cmd == "ping":
-            self.send(protocol.reply_ok(request_id))
+            self.reply(protocol.reply_ok(request_id))
             return
         try:
             state = self.hob.handle(cmd, args, now)
         except core.HobError as err:
-            self.send(protocol.reply_error(err.code, err.message, request_id))
+            self.reply(protocol.reply_error(err.code, err.message, request_id))
             return
         self._drive_outputs()
         state["t"] = "state"
         state["device"] = self.device_id
-        self.send(protocol.reply_ok(request_id, state=state))
+        self.reply(protocol.reply_ok(request_id, state=state))
 
     # -- the loop ----------------------------------------------------------
 
@@ -196,6 +242,9 @@ class App:
         if data:
             for line in self.reader.feed(data):
                 self.handle_line(line, now)
+        net = self.net
+        if net is not None:
+            net.poll(now, self.handle_line)
         if self.button is not None:
             press = self.button.poll()
             if press:
@@ -234,13 +283,17 @@ class App:
             time.ticks_diff(self.next_sample, now),
             time.ticks_diff(self.next_heartbeat, now),
         )
+        if net is not None:
+            net.flush()
+            wait = min(wait, net.next_wake_ms(now))
         if self.button is not None and self.button.busy():
             wait = min(wait, _BUTTON_POLL_MS)
         return max(0, hob.next_wake_ms(now, wait))
 
     def run(self):
+        waiter = self.link if self.net is None else self.net
         while True:
-            self.link.wait(self.step())
+            waiter.wait(self.step())
 
     def stop(self):
         """Leave every loop open: a stopped controller must leave gas shut."""
@@ -265,6 +318,8 @@ def main(machine=None, time_module=None, link=None):
     except KeyboardInterrupt:
         if app is not None:
             app.stop()
+            if app.net is not None:
+                app.net.close()
             _keep_watchdog_fed(machine, app.wdt)
         link.write("hobguard stopped: every burner cut; REPL is yours. machine.reset() restarts.\n")
     except Exception as err:
@@ -282,7 +337,13 @@ def fail(app, link, err):
         except Exception:
             pass
     try:
-        link.write(protocol.encode({"t": "evt", "event_type": "fault", "reason": "crash", "detail": repr(err)[:120]}))
+        text = protocol.encode({"t": "evt", "event_type": "fault", "reason": "crash", "detail": repr(err)[:120]})
+        link.write(text)
+        net = app.net if app is not None else None
+        if net is not None:
+            net.broadcast(text)
+            net.flush()
+            net.close()
     except Exception:
         pass
 

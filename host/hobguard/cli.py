@@ -16,7 +16,7 @@ import sys
 from . import __version__
 
 # sub-command module (inside the hobguard package), in --help order
-SUBCOMMANDS = ["demo", "simcli", "bridge", "deploy", "settingscli"]
+SUBCOMMANDS = ["demo", "simcli", "bridge", "deploy", "settingscli", "keygen"]
 
 
 def build_parser() -> argparse.ArgumentParser:

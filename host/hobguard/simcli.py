@@ -47,13 +47,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Reads the person's actions on stdin, one per line: 'ignite BURNER', 'off BURNER', "
         "'blowout BURNER' (BURNER may be left out: the first burner). Also: 'press short|long', "
         "'weld BURNER', 'open-tc BURNER', 'dead-adc on|off', 'power-loss SECONDS', 'hang', "
-        "'link on|off', 'garbage', 'quit'.",
+        "'link on|off', 'garbage', 'wifi on|off', 'quit'. With --listen HOST:PORT --key-file FILE the "
+        "device also serves its network link (the firmware's own network code on real sockets, only the "
+        "Wi-Fi interface simulated): the first line is then tcp://HOST:PORT (port 0: a free port, the "
+        "line shows which) and the pty path follows on the second.",
     )
     dev.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     dev.add_argument("--trace", metavar="FILE", help="write the physical truth as JSON lines")
     dev.add_argument("--settings", metavar="FILE", help="device settings JSON (default: the built-in defaults)")
     dev.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the pty (a stable port name)")
     dev.add_argument("--seed", type=int, default=1, help="noise seed (default 1)")
+    dev.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="also serve the network link on this IPv4 address and port (0: any free port)",
+    )
+    dev.add_argument("--key-file", metavar="FILE", help="the device key for --listen (hobguard keygen)")
     dev.add_argument(
         "--physics",
         metavar="FILE",
@@ -136,16 +145,28 @@ def _device(args: argparse.Namespace) -> int:
 
     settings = None
     physics = None
+    listen = None
+    key = None
     try:
         if args.settings:
             settings = json.loads(Path(args.settings).read_text())
         if args.physics:
             physics = tomllib.loads(Path(args.physics).read_text())
-        device = SimDevice(settings=settings, burner_params=physics, seed=args.seed)
+        if (args.listen is None) != (args.key_file is None):
+            raise ValueError("--listen and --key-file go together")
+        if args.listen is not None:
+            from hobguard.netlink import load_key
+
+            listen = _listen_address(args.listen)
+            key = load_key(args.key_file)
+        device = SimDevice(settings=settings, burner_params=physics, seed=args.seed, listen=listen, key=key)
         pty = PtyDevice(device, speed=args.speed, trace_path=args.trace, link_path=args.link)
     except (OSError, ValueError, tomllib.TOMLDecodeError) as err:
         print(f"hobguard sim device: {err}", file=sys.stderr)
         return 2
+    if device.listen is not None:
+        host, port = device.listen
+        print(f"tcp://{host}:{port}", flush=True)
     print(pty.path, flush=True)
     print(
         f"# simulated hob {device.app.device_id if device.app else ''} with burners {', '.join(device.names)}; "
@@ -162,6 +183,23 @@ def _device(args: argparse.Namespace) -> int:
     finally:
         pty.stop()
     return 0
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    """HOST:PORT with an IPv4 literal (the firmware makes no DNS lookup)."""
+    import ipaddress
+
+    host, sep, port = text.rpartition(":")
+    try:
+        if not sep:
+            raise ValueError
+        ipaddress.IPv4Address(host)
+        number = int(port)
+        if not 0 <= number <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"--listen {text!r}: expected IPV4ADDRESS:PORT, e.g. 127.0.0.1:0") from None
+    return host, number
 
 
 def _read_actions(pty) -> bool:

@@ -1,7 +1,8 @@
 """One simulated hob with the real firmware in the loop, in virtual time.
 
 `SimDevice` owns a virtual clock, the physics of every burner, a fake
-`machine` (the Board), a fake serial link, and the firmware's `App`. It
+`machine` (the Board), a fake serial link, optionally the network link (a
+fake `network` module, real sockets), and the firmware's `App`. It
 jumps from one firmware wake-up to the next (the firmware says how long it
 may sleep), and from one scheduled action to the next: quiet periods cost
 nothing. Faults, resets and power loss are modelled here.
@@ -12,7 +13,10 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import os
 import random
+import select
+import socket
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +25,10 @@ from typing import Any, Callable
 from hobguard_fw import app as firmware_app
 from hobguard_fw import protocol
 from hobguard_fw import settings as fw_settings
+from hobguard_fw import wifi as fw_wifi
 
 from . import physics as phys
-from .fakes import Board, Clock, FakeLink, FakeTime, SimReset
+from .fakes import Board, Clock, FakeLink, FakeNetwork, FakeTime, SimReset
 
 # Time from a reset until main.py runs again (boot ROM, MicroPython start,
 # imports). A G-level guess; the relays are de-energised meanwhile.
@@ -106,6 +111,8 @@ class SimDevice:
         root: str | Path | None = None,
         on_frame: Callable[[dict[str, Any]], None] | None = None,
         on_output: Callable[[str], None] | None = None,
+        listen: tuple[str, int] | None = None,
+        key: bytes | None = None,
     ) -> None:
         candidate = fw_settings.defaults()
         candidate.update(settings or {})
@@ -131,6 +138,10 @@ class SimDevice:
         )
         self.board.relay_active_high = checked["relay_active_high"]
         self.link = FakeLink(self._device_wrote)
+        self.network: FakeNetwork | None = None
+        self.listen: tuple[str, int] | None = None
+        if listen is not None:
+            self._set_up_network(listen, key)
         self.on_frame = on_frame
         self.on_output = on_output
         self.frames: list[dict[str, Any]] = []
@@ -152,13 +163,76 @@ class SimDevice:
     def _boot(self, cause: str) -> None:
         self.board.cause = cause
         self.hung = False
-        self.app = firmware_app.App(self.board, self.time, self.link, root=str(self.root) + "/")
+        modules = None
+        if self.network is not None:
+            # Only the station interface is fake: the firmware's sockets are real.
+            modules = {"network": self.network, "socket": socket, "select": select, "random_bytes": os.urandom}
+        self.app = firmware_app.App(self.board, self.time, self.link, root=str(self.root) + "/", network=modules)
         self.boots += 1
         self.next_step_ms = self.clock.ms
+
+    def _set_up_network(self, listen: tuple[str, int], key: bytes | None) -> None:
+        """Write the board's secrets file and give it a Wi-Fi network whose
+        station address is the listening host. Port 0 becomes a free port
+        now, so every boot listens on the same one."""
+        host, port = listen
+        if key is None or len(key) != 32:
+            raise ValueError("the network link needs a 32-byte device key")
+        if port == 0:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind((host, 0))
+                port = probe.getsockname()[1]
+        self.network = FakeNetwork(self.clock, address=host)
+        secrets = {
+            "wifi_ssid": self.network.ssid,
+            "wifi_password": self.network.password,
+            "key": key.hex(),
+            "port": port,
+        }
+        checked, errors = fw_wifi.validate_secrets(secrets)
+        if errors:
+            raise ValueError("invalid network set-up: " + "; ".join(errors))
+        path = self.root / fw_wifi.SECRETS_FILE
+        path.write_text(json.dumps(checked))
+        path.chmod(0o600)
+        self.listen = (host, port)
+
+    def _unplug_network(self) -> None:
+        """The chip stops: its TCP connections vanish without a word."""
+        app = self.app
+        if app is not None and app.net is not None:
+            app.net.close(None)
+        if self.network is not None:
+            self.network.active = False
+            self.network.drop()
+
+    def close(self) -> None:
+        """Close the firmware's sockets (the end of a simulation)."""
+        self._unplug_network()
+
+    def wifi(self, on: bool) -> None:
+        """The access point comes into reach or goes out of it."""
+        if self.network is None:
+            raise ValueError("this simulated hob has no network link (--listen)")
+        self.network.set_radio(on)
+        self.poke()
+
+    def poke(self) -> None:
+        """Something arrived for the firmware (a socket): step at once."""
+        if self.app is not None and not self.hung:
+            self.next_step_ms = self.clock.ms
+
+    def net_watch(self) -> tuple[list[Any], list[Any]]:
+        """(readable, writable) sockets worth waking the firmware for."""
+        app = self.app
+        if app is None or self.hung or app.net is None:
+            return [], []
+        return app.net.watched()
 
     def _reset(self, cause: str) -> None:
         """Any reset: pins float, relays drop, the firmware starts again."""
         self.resets.append((self.clock.ms, cause))
+        self._unplug_network()
         self.board.power_off()
         self.link.inbound.clear()  # a UART loses what arrives while the chip resets
         self.app = None
@@ -166,6 +240,7 @@ class SimDevice:
         self.schedule(self.clock.ms + BOOT_MS, lambda: self._boot(cause), "boot")
 
     def power_loss(self, duration_ms: int) -> None:
+        self._unplug_network()
         self.board.power_off()
         self.link.inbound.clear()
         self.app = None

@@ -1,6 +1,7 @@
 """Fakes of the MicroPython modules the firmware touches: `time`, `machine`
 (Pin, I2C with an ADS1115 emulated at register level, WDT, Timer, reset),
-and the serial link. The firmware's own drivers run unchanged on top of them.
+`network` (the Wi-Fi station interface only: the sockets are real), and the
+serial link. The firmware's own drivers run unchanged on top of them.
 
 Time is virtual: a `Clock` holds integer milliseconds and only moves when
 the simulator (or the firmware's own `sleep_ms`) moves it.
@@ -374,3 +375,136 @@ class FakeLink:
 
     def wait(self, ms: int) -> None:  # the simulator does the waiting
         pass
+
+
+class FakeWLAN:
+    """network.WLAN(network.STA_IF) on a simulated access point: connect()
+    returns at once and the station has its address `join_ms` (virtual) later,
+    if the access point is in reach and the name and password match."""
+
+    def __init__(self, net: "FakeNetwork", interface_id: int = 0) -> None:
+        self.net = net
+        self.interface_id = interface_id
+
+    def active(self, on: bool | None = None) -> bool | None:
+        if on is None:
+            return self.net.active
+        self.net.active = bool(on)
+        if not on:
+            self.net.drop()
+        return None
+
+    def connect(self, ssid: str | None = None, password: str | None = None, *, bssid: bytes | None = None) -> None:
+        net = self.net
+        if not net.active:
+            raise OSError("Wifi Not Started")
+        net.connects += 1
+        net.joining_since = net.clock.ms
+        net.joined = False
+        net.tried = (ssid, password)
+
+    def disconnect(self) -> None:
+        self.net.drop()
+
+    def isconnected(self) -> bool:
+        return self.net.update()
+
+    def status(self, param: str | None = None) -> int:
+        net = self.net
+        joined = net.update()
+        if param == "rssi":
+            if not joined:
+                raise OSError("not connected")
+            return net.rssi
+        if param is not None:
+            raise ValueError("unknown status param")
+        if joined:
+            return net.STAT_GOT_IP
+        if net.joining_since is None:
+            return net.STAT_IDLE
+        if not net.radio:
+            return net.STAT_NO_AP_FOUND
+        if net.tried != (net.ssid, net.password):
+            return net.STAT_WRONG_PASSWORD
+        return net.STAT_CONNECTING
+
+    def ifconfig(self) -> tuple[str, str, str, str]:
+        if not self.net.update():
+            return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
+        return (self.net.address, "255.255.255.0", self.net.address, self.net.address)
+
+    def config(self, *args, **kwargs):
+        if args and args[0] == "mac":
+            return b"\x24\x0a\xc4\x1a\x2b\x3c"
+        if args:
+            raise ValueError("unknown config param")
+        return None
+
+
+class FakeNetwork:
+    """The `network` module with one station interface, on a simulated
+    access point that the simulator can take out of reach (`radio = False`:
+    the station loses its link and cannot join until it is back)."""
+
+    STA_IF = 0
+    AP_IF = 1
+    STAT_IDLE = 1000
+    STAT_CONNECTING = 1001
+    STAT_GOT_IP = 1010
+    STAT_BEACON_TIMEOUT = 200
+    STAT_NO_AP_FOUND = 201
+    STAT_WRONG_PASSWORD = 202
+
+    def __init__(
+        self,
+        clock: Clock,
+        address: str = "127.0.0.1",
+        ssid: str = "hobguard-sim",
+        password: str = "simulated-wifi",
+        rssi: int = -58,
+        join_ms: int = 600,
+    ) -> None:
+        self.clock = clock
+        self.address = address
+        self.ssid = ssid
+        self.password = password
+        self.rssi = rssi
+        self.join_ms = join_ms
+        self.radio = True
+        self.active = False
+        self.joined = False
+        self.joining_since: int | None = None
+        self.tried: tuple[str | None, str | None] = (None, None)
+        self.connects = 0
+        self.name = "espressif"
+        self.WLAN = _bind(FakeWLAN, self)  # type: ignore[arg-type]
+
+    def hostname(self, name: str | None = None) -> str | None:
+        if name is None:
+            return self.name
+        if len(name.encode()) > 32:  # MicroPython's limit
+            raise ValueError(name)
+        self.name = name
+        return None
+
+    def update(self) -> bool:
+        if (
+            not self.joined
+            and self.radio
+            and self.active
+            and self.joining_since is not None
+            and self.tried == (self.ssid, self.password)
+            and self.clock.ms - self.joining_since >= self.join_ms
+        ):
+            self.joined = True
+        return self.joined
+
+    def drop(self) -> None:
+        self.joined = False
+        self.joining_since = None
+
+    def set_radio(self, on: bool) -> None:
+        """The access point comes into or goes out of reach."""
+        self.radio = on
+        if not on:
+            self.drop()

@@ -1,8 +1,10 @@
 """A simulated hob behind a pseudo-terminal, in real time scaled by `speed`.
 
 The bridge (or a plain serial terminal) opens `PtyDevice.path` exactly like
-a USB serial port. A background thread maps wall time to virtual time,
-steps the device whenever it is due, and wakes at once when bytes arrive.
+a USB serial port; a device made with `listen=` also serves its network
+link on real sockets. A background thread maps wall time to virtual time,
+steps the device whenever it is due, and wakes at once when bytes arrive on
+the pty or on one of the firmware's sockets.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ log = logging.getLogger("hobguard.sim")
 ACTIONS_HELP = (
     "person: ignite [BURNER] | off [BURNER] | blowout [BURNER]; "
     "button: press short|long; faults: weld BURNER | unweld BURNER | open-tc BURNER | "
-    "dead-adc on|off | power-loss SECONDS | hang | link on|off | garbage"
+    "dead-adc on|off | power-loss SECONDS | hang | link on|off | garbage | wifi on|off"
 )
 
 
@@ -147,6 +149,10 @@ class PtyDevice:
                 device.link.connected = name != "off"
             elif verb == "garbage":
                 device.garbage()
+            elif verb == "wifi":
+                if name not in ("on", "off"):
+                    raise ValueError("wifi on|off")
+                device.wifi(name == "on")
             else:
                 raise ValueError(f"unknown action {verb!r}; actions: {ACTIONS_HELP}")
             log.info("t=%.1fs %s", device.clock.seconds, line.strip())
@@ -168,6 +174,8 @@ class PtyDevice:
         if self._trace is not None:
             self._trace.close()
             self._trace = None
+        with self._lock:
+            self.device.close()
         self.close_pty()
 
     def _virtual_now(self, wall0: float, virt0: int) -> int:
@@ -186,13 +194,19 @@ class PtyDevice:
                 self._write_trace()
                 wake = device.next_wake_ms()
                 master = self.master
+                net_readers, net_writers = device.net_watch()
             wait_s = 0.25 if wake is None else max(0.0, (wake - now) / 1000 / self.speed)
             wait_s = min(wait_s, 0.25, self.trace_every_ms / 1000 / self.speed)
-            fds = [self._wake_r] + ([master] if master >= 0 else [])
+            fds = [self._wake_r] + ([master] if master >= 0 else []) + net_readers
             try:
-                readable, _, _ = select.select(fds, [], [], wait_s)
+                readable, writable, _ = select.select(fds, net_writers, [], wait_s)
             except (OSError, ValueError):
-                continue
+                continue  # a socket closed meanwhile: look again
+            if any(sock in readable for sock in net_readers) or writable:
+                with self._lock:
+                    device.run_until(self._virtual_now(wall0, virt0))
+                    device.poke()  # the firmware's own poll finds what is ready
+                    device.run_until(device.clock.ms)
             if self._wake_r in readable:
                 os.read(self._wake_r, 4096)
             if master >= 0 and master in readable:

@@ -1,0 +1,434 @@
+# The device's network link: a TCP server on the Wi-Fi address that speaks
+# the line protocol inside the authenticated framing of auth.py.
+#
+# Nothing here ever waits: sockets are non-blocking, readiness comes from
+# select.poll with a zero timeout, the device makes no outgoing connection
+# and no DNS lookup. A Wi-Fi drop or a peer that misbehaves costs at most a
+# few bounded operations per loop step, so it never delays a cut or the
+# watchdog. Failure modes and what happens:
+#
+# - Wi-Fi lost: every socket is closed; listening starts again once the
+#   station has its address back (wifi.Station reconnects with back-off);
+# - a connection that does not authenticate within AUTH_TIMEOUT_MS, sends
+#   anything but the handshake, or the wrong proof: an error line, closed,
+#   counted; each such failure in a row doubles a pause before the next
+#   connection is accepted (never a wait: the listening socket is simply
+#   not looked at until then);
+# - every slot taken: the oldest unauthenticated connection makes room; if
+#   all are authenticated the newcomer gets `busy`;
+# - an authenticated connection that has sent nothing for KEEPALIVE_MS is
+#   asked to show it is alive (a keep-alive, which a client answers with
+#   one); silent for IDLE_MS (half-open, peer gone), it is closed;
+# - a peer that does not read: its output is bounded by OUT_MAX; beyond
+#   that it is closed rather than buffered;
+# - a frame that is altered, replayed, reflected or out of order: closed,
+#   counted, nothing executed.
+from hobguard_fw import auth, protocol, wifi
+
+MAX_CLIENTS = 3
+AUTH_TIMEOUT_MS = 5000
+IDLE_MS = 45000
+KEEPALIVE_MS = 15000
+OUT_MAX = 3072  # bytes waiting for one peer: about two full state frames
+READ_CHUNK = 512
+BACKLOG = 2
+PENALTY_FIRST_MS = 250
+PENALTY_MAX_MS = 8000
+# An authenticated frame from a client: a command line plus the framing.
+MAX_IN_LINE = protocol.MAX_REQUEST + auth.OVERHEAD
+
+# errno values (the same on the ESP32 and on Linux) that mean "not now".
+_WOULD_BLOCK = (11, 115, 110)  # EAGAIN, EINPROGRESS, ETIMEDOUT (ESP32 send)
+
+
+def _errno(err):
+    return err.args[0] if err.args else None
+
+
+class Client:
+    """One accepted connection. `write(text)` takes a plain protocol line,
+    as the USB link does; it is sealed and queued for sending."""
+
+    def __init__(self, link, sock, nonce, now):
+        self.link = link
+        self.sock = sock
+        self.session = auth.Session(link.key, True, nonce)
+        self.reader = protocol.LineReader(MAX_IN_LINE)
+        self.out = b""
+        self.opened = now
+        self.last_in = now
+        self.probed = False  # a keep-alive went out since the peer last sent
+        self.closed = False
+        self.watching_out = True
+        self.queue(self.session.greeting())
+
+    @property
+    def authenticated(self):
+        # Once past the handshake, even if a bad frame has since ended it.
+        return self.session.session_pads is not None
+
+    def queue(self, data):
+        if self.closed:
+            return
+        if isinstance(data, str):
+            data = data.encode()
+        if len(self.out) + len(data) > OUT_MAX:
+            self.link.close_client(self, auth.E_SLOW)
+            return
+        self.out += data
+
+    def write(self, text):
+        if self.closed or not self.session.open:
+            return
+        try:
+            self.queue(self.session.seal(text))
+        except auth.AuthError as err:
+            self.link.close_client(self, err.code)
+
+
+class NetLink:
+    """The TCP server. `modules` holds what the board provides: `socket`,
+    `select`, and `random` (a function giving n random bytes, os.urandom)."""
+
+    def __init__(self, station, key, port, socket_module, select_module, random_bytes, time_module):
+        self.station = station
+        self.key = key
+        self.port = port
+        self.socket = socket_module
+        self.select = select_module
+        self.random = random_bytes
+        self.time = time_module
+        self.poller = select_module.poll()
+        self.listener = None
+        self.address = None
+        self.clients = []
+        self.failures_in_row = 0
+        self.accept_after = None  # ticks before which no connection is accepted
+        self.listening_watched = False
+        # Counters, reported in the state frame.
+        self.auth_failures = 0  # connections that ended without authenticating
+        self.frames_refused = 0  # authenticated connections closed for a bad frame
+        self.dropped = 0  # idle, slow, evicted, or closed by the device
+
+    # -- listening ---------------------------------------------------------
+
+    def _listen(self, address):
+        sock = None
+        try:
+            sock = self.socket.socket(self.socket.AF_INET, self.socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(self.socket.SOL_SOCKET, self.socket.SO_REUSEADDR, 1)
+            except Exception:
+                pass
+            sock.bind((address, self.port))
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+        except Exception:
+            if sock is not None:
+                try:
+                    sock.close()
+                except Exception:
+                    pass
+            return False
+        self.listener = sock
+        self.address = address
+        self._watch_listener(True)
+        return True
+
+    def _watch_listener(self, on):
+        if self.listener is None or on == self.listening_watched:
+            return
+        try:
+            if on:
+                self.poller.register(self.listener, self.select.POLLIN)
+            else:
+                self.poller.unregister(self.listener)
+            self.listening_watched = on
+        except Exception:
+            pass
+
+    def close(self, code=auth.E_CLOSED):
+        """Stop serving: close every connection (telling each peer `code`,
+        unless None) and the listening socket."""
+        for client in list(self.clients):
+            self.close_client(client, code, counted=False)
+        if self.listener is not None:
+            self._watch_listener(False)
+            try:
+                self.listener.close()
+            except Exception:
+                pass
+        self.listener = None
+        self.address = None
+
+    # -- connections -------------------------------------------------------
+
+    def _accept(self, now):
+        try:
+            sock, _ = self.listener.accept()  # pyright: ignore[reportOptionalMemberAccess]
+        except Exception:
+            return  # nothing waiting after all
+        try:
+            sock.setblocking(False)
+            # Each reply goes out at once, not after the peer's delayed ACK.
+            sock.setsockopt(self.socket.IPPROTO_TCP, self.socket.TCP_NODELAY, 1)
+        except Exception:
+            pass
+        if len(self.clients) >= MAX_CLIENTS:
+            stranger = None
+            for client in self.clients:  # in the order they came: the first is the oldest
+                if not client.authenticated:
+                    stranger = client
+                    break
+            if stranger is None:
+                self._refuse(sock, auth.E_BUSY)
+                return
+            self.close_client(stranger, auth.E_BUSY)
+        try:
+            nonce = self.random(auth.NONCE_BYTES)
+        except Exception:
+            self._refuse(sock, auth.E_CLOSED)  # no randomness: never a predictable nonce
+            return
+        client = Client(self, sock, nonce, now)
+        self.clients.append(client)
+        try:
+            self.poller.register(sock, self.select.POLLIN | self.select.POLLOUT)
+        except Exception:
+            self.close_client(client, auth.E_CLOSED)
+
+    def _refuse(self, sock, code):
+        self.dropped += 1
+        try:
+            sock.send(auth.error_line(code).encode())
+        except Exception:
+            pass
+        try:
+            sock.close()
+        except Exception:
+            pass
+
+    def close_client(self, client, code=None, counted=True):
+        if client.closed:
+            return
+        client.closed = True
+        if client in self.clients:
+            self.clients.remove(client)
+        if not counted:
+            pass
+        elif not client.authenticated:
+            self._failed()
+        elif code in (auth.E_FRAME, auth.E_MAC, auth.E_REPLAY, auth.E_TOO_LONG):
+            self.frames_refused += 1
+        else:
+            self.dropped += 1
+        try:
+            self.poller.unregister(client.sock)
+        except Exception:
+            pass
+        if code is not None:
+            # One try, never a wait: an error line the peer may or may not see.
+            try:
+                client.sock.send(client.out + auth.error_line(code).encode())
+            except Exception:
+                pass
+        try:
+            client.sock.close()
+        except Exception:
+            pass
+        client.out = b""
+
+    def _failed(self):
+        self.auth_failures += 1
+        self.failures_in_row += 1
+        pause = min(PENALTY_MAX_MS, PENALTY_FIRST_MS << min(self.failures_in_row - 1, 6))
+        self.accept_after = self.time.ticks_add(self.time.ticks_ms(), pause)
+        self._watch_listener(False)
+
+    # -- the loop ----------------------------------------------------------
+
+    def poll(self, now, handle_line):
+        """Do everything due now without waiting. `handle_line(line, now,
+        client)` gets each authenticated plain protocol line."""
+        station = self.station
+        if station.poll(now):
+            if station.state == "up":
+                self._listen(station.address)
+            else:
+                self.close()
+        elif station.state == "up" and self.listener is None:
+            self._listen(station.address)  # a failed bind: try again
+        if self.listener is None:
+            return
+        if self.accept_after is not None and self.time.ticks_diff(now, self.accept_after) >= 0:
+            self.accept_after = None
+            self._watch_listener(True)
+        ready = self.poller.poll(0)
+        for entry in ready:
+            target = entry[0]
+            events = entry[1]
+            if self._is(self.listener, target):
+                if self.accept_after is None:
+                    self._accept(now)
+                continue
+            for client in self.clients:
+                if self._is(client.sock, target):
+                    if events & ~self.select.POLLOUT:  # readable, hung up or in error
+                        self._read(client, now, handle_line)
+                    break
+        self._expire(now)
+        self.flush()
+
+    @staticmethod
+    def _is(sock, target):
+        # MicroPython's poll gives back the object, CPython's the descriptor.
+        if sock is target:
+            return True
+        try:
+            return isinstance(target, int) and sock.fileno() == target
+        except Exception:
+            return False
+
+    def _read(self, client, now, handle_line):
+        try:
+            data = client.sock.recv(READ_CHUNK)
+        except OSError as err:
+            if _errno(err) in _WOULD_BLOCK:
+                return
+            self.close_client(client)
+            return
+        if not data:
+            self.close_client(client)  # the peer closed
+            return
+        client.last_in = now
+        client.probed = False
+        for line in client.reader.feed(data):
+            if client.closed:
+                return
+            if line is None:
+                self.close_client(client, auth.E_TOO_LONG)
+                return
+            try:
+                if not client.authenticated:
+                    client.queue(client.session.handshake(line))
+                    self.failures_in_row = 0
+                    continue
+                body = client.session.unseal(line)
+            except auth.AuthError as err:
+                self.close_client(client, err.code)
+                return
+            if body:
+                handle_line(body, now, client)
+
+    def _expire(self, now):
+        ticks_diff = self.time.ticks_diff
+        for client in list(self.clients):
+            if not client.authenticated:
+                if ticks_diff(now, client.opened) >= AUTH_TIMEOUT_MS:
+                    self.close_client(client, auth.E_TIMEOUT)
+            elif ticks_diff(now, client.last_in) >= IDLE_MS:
+                self.close_client(client, auth.E_TIMEOUT)
+            elif not client.probed and ticks_diff(now, client.last_in) >= KEEPALIVE_MS:
+                client.probed = True
+                client.write("")
+
+    def broadcast(self, text):
+        """A plain protocol line to every authenticated connection."""
+        for client in list(self.clients):
+            if client.authenticated:
+                client.write(text)
+
+    def flush(self):
+        """Send what is queued, as much as each socket takes now."""
+        for client in list(self.clients):
+            if not client.out:
+                continue
+            try:
+                sent = client.sock.send(client.out)
+            except OSError as err:
+                if _errno(err) not in _WOULD_BLOCK:
+                    self.close_client(client)
+                continue
+            if sent:
+                client.out = client.out[sent:]
+        for client in self.clients:
+            want = bool(client.out)
+            if want != client.watching_out:
+                client.watching_out = want
+                try:
+                    self.poller.modify(client.sock, self.select.POLLIN | (self.select.POLLOUT if want else 0))
+                except Exception:
+                    pass
+
+    def next_wake_ms(self, now):
+        """The longest the loop may sleep before something here is due."""
+        ticks_diff = self.time.ticks_diff
+        wait = self.station.next_wake_ms(now)
+        if wait is None:
+            wait = IDLE_MS
+        if self.station.state == "up" and self.listener is None:
+            wait = min(wait, 1000)  # bind failed: try again soon
+        if self.accept_after is not None:
+            wait = min(wait, ticks_diff(self.accept_after, now))
+        for client in self.clients:
+            if not client.authenticated:
+                due = ticks_diff(client.opened, now) + AUTH_TIMEOUT_MS
+            elif client.probed:
+                due = ticks_diff(client.last_in, now) + IDLE_MS
+            else:
+                due = ticks_diff(client.last_in, now) + KEEPALIVE_MS
+            wait = min(wait, due)
+        return max(0, wait)
+
+    def wait(self, ms):
+        """Sleep until a socket (or whatever else was registered in the
+        poller, such as the USB line) has something, or ms pass."""
+        self.poller.poll(max(0, ms))
+
+    def watched(self):
+        """(readable, writable): the sockets worth waking up for now."""
+        readers = []
+        writers = []
+        if self.listener is not None and self.listening_watched:
+            readers.append(self.listener)
+        for client in self.clients:
+            readers.append(client.sock)
+            if client.out:
+                writers.append(client.sock)
+        return readers, writers
+
+    def describe(self, message):
+        """Add the link's diagnostics to a state frame: no secrets."""
+        message["wifi"] = self.station.state
+        message["rssi"] = self.station.rssi()
+        message["net_clients"] = sum(1 for c in self.clients if c.authenticated)
+        message["net_auth_failures"] = self.auth_failures
+        message["net_frames_refused"] = self.frames_refused
+
+
+def start(secrets, device_id, now, time_module, modules):
+    """(NetLink, []) for valid secrets (wifi.validate_secrets), or (None,
+    errors) when the board lacks network support. The board's modules are
+    imported here unless `modules` gives them (the simulator's): keys
+    "network", "socket", "select", "random_bytes"."""
+    try:
+        network = modules.get("network")
+        if network is None:
+            import network
+        socket_module = modules.get("socket")
+        if socket_module is None:
+            import socket as socket_module
+        select_module = modules.get("select")
+        if select_module is None:
+            import select as select_module
+        random_bytes = modules.get("random_bytes")
+        if random_bytes is None:
+            import os
+
+            random_bytes = os.urandom
+    except ImportError:
+        return None, ["this board has no network support"]
+    station = wifi.Station(
+        network, time_module, secrets["wifi_ssid"], secrets["wifi_password"], wifi.hostname(device_id), now
+    )
+    key = auth.parse_key(secrets["key"])
+    return NetLink(station, key, secrets["port"], socket_module, select_module, random_bytes, time_module), []
