@@ -167,3 +167,38 @@ def test_heap_after_start_up_and_an_hour():
     # nothing accumulates (the bound allows for a few boxed integers).
     assert stages["after 1 h"] - stages["app started"] < 1024, report
     print(f"MicroPython heap after start-up: {json.dumps(report, sort_keys=True)}")
+
+
+def test_heap_with_the_network_link_on():
+    """The App with its network link (a secrets file on the board): the
+    network code loads, a client authenticates and stays connected, and the
+    heap does not creep from hour to hour (a list or dict reaching a new
+    size once is a step, not a leak)."""
+    proc = subprocess.run(
+        [_node(), str(WASM_DIR / "heap.mjs"), str(REPO), "--hours", "3", "--net"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    stages = report["stages"]
+    assert report["net"] is True
+    for stage in ("app started", "test client made", "client authenticated", "after 3 h"):
+        assert stage in stages, report
+    plain = json.loads(
+        subprocess.run(
+            [_node(), str(WASM_DIR / "heap.mjs"), str(REPO), "--hours", "1"],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD_S,
+            cwd=REPO,
+        ).stdout.strip().splitlines()[-1]
+    )
+    # The network code is loaded only on a board with a secrets file.
+    assert report["firmware_code"] > plain["firmware_code"] + 8000, (report, plain)
+    assert stages["after 3 h"] - stages["after 2 h"] < 1024, report
+    print(f"MicroPython heap with the network link: {json.dumps(report, sort_keys=True)}")

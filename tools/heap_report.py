@@ -3,7 +3,10 @@ and in total, and the MicroPython heap in use after start-up and after a
 few simulated hours, measured in the official MicroPython WebAssembly port
 (tools/mpy-wasm/heap.mjs). Reports only; it judges nothing.
 
-    python tools/heap_report.py [--json] [--hours N] [--no-heap] [--heapsize BYTES]
+    python tools/heap_report.py [--json] [--hours N] [--no-heap] [--heapsize BYTES] [--net]
+
+--net: the board has a secrets file, so the network link runs too (a
+listening socket, then one authenticated client).
 """
 
 import argparse
@@ -46,13 +49,15 @@ def mpy_sizes():
     return sizes
 
 
-def heap(heapsize, hours):
+def heap(heapsize, hours, net=False):
     node = shutil.which("node")
     if node is None:
         return {"error": "node not found"}
     args = [node, str(HEAP_SCRIPT), str(REPO), "--hours", str(hours)]
     if heapsize:
         args += ["--heapsize", heapsize]
+    if net:
+        args.append("--net")
     proc = subprocess.run(args, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         return {"error": proc.stderr.strip()}
@@ -65,11 +70,12 @@ def main(argv=None):
     parser.add_argument("--heapsize", help="first heap area for MicroPython in bytes (default 110 KB)")
     parser.add_argument("--hours", type=int, default=1, help="simulated hours to run after start-up (default 1)")
     parser.add_argument("--no-heap", action="store_true", help="only the compiled sizes")
+    parser.add_argument("--net", action="store_true", help="with the network link on (a secrets file on the board)")
     args = parser.parse_args(argv)
     sizes = mpy_sizes()
     report = {"mpy_bytes": sizes, "mpy_total_bytes": sum(sizes.values())}
     if not args.no_heap:
-        report["heap"] = heap(args.heapsize, args.hours)
+        report["heap"] = heap(args.heapsize, args.hours, args.net)
     if args.json:
         print(json.dumps(report, sort_keys=True))
         return 0
@@ -89,6 +95,8 @@ def main(argv=None):
         print(f"  firmware after start-up      {h['firmware_started']:7d} bytes (test fakes subtracted)")
         print(f"    of which imported code     {h['firmware_code']:7d} bytes")
         print(f"  firmware, most after start   {h['firmware_max']:7d} bytes")
+        if h.get("net"):
+            print(f"  one authenticated connection {h['net_session']:7d} bytes (device side; noisy to +-1 KB)")
     return 0
 
 

@@ -10,7 +10,7 @@
 # modules and a fake link: the code below is what runs on the board.
 import gc
 
-from hobguard_fw import VERSION, core, drivers, protocol
+from hobguard_fw import SECRETS_FILE, VERSION, core, drivers, protocol
 from hobguard_fw import settings as settings_store
 
 # While a cut pulse runs, the thermocouple is read this often.
@@ -127,9 +127,13 @@ class App:
         """The network link when the board has a secrets file, else None.
         `modules` (the simulator's fakes) replaces the board's network,
         socket, select and os.urandom."""
+        try:
+            open(root + SECRETS_FILE).close()
+        except OSError:
+            return None  # a USB-only board: no network code loaded at all
         from hobguard_fw import wifi
 
-        secrets, errors = wifi.load_secrets(root + wifi.SECRETS_FILE)
+        secrets, errors = wifi.load_secrets(root + SECRETS_FILE)
         if errors:
             # Names the fields that are wrong, never their values.
             self.hob.emit("warning", None, reason="secrets_invalid", errors=errors[:4])

@@ -150,16 +150,16 @@ class NetLink:
     def close(self, code=auth.E_CLOSED):
         """Stop serving: close every connection (telling each peer `code`,
         unless None) and the listening socket."""
-        for client in list(self.clients):
-            self.close_client(client, code, counted=False)
         if self.listener is not None:
             self._watch_listener(False)
             try:
-                self.listener.close()
+                self.listener.close()  # first: nobody new arrives meanwhile
             except Exception:
                 pass
         self.listener = None
         self.address = None
+        for client in list(self.clients):
+            self.close_client(client, code, counted=False)
 
     # -- connections -------------------------------------------------------
 

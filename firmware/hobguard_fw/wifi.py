@@ -5,7 +5,8 @@
 # the host tools. Nothing here ever puts a secret into a message.
 import json
 
-SECRETS_FILE = "hobguard_secrets.json"
+from hobguard_fw import SECRETS_FILE
+
 DEFAULT_PORT = 7343
 # MicroPython's network.hostname() takes at most 32 bytes.
 HOSTNAME_MAX = 32

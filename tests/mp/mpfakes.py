@@ -147,3 +147,230 @@ class Link:
 
     def wait(self, ms):
         pass
+
+
+# -- a network for the App's network link, in plain Python -------------------
+# The WebAssembly port has neither `network` nor `socket`: these stand-ins
+# give the firmware's netlink.py the same calls the ESP32 does (non-blocking
+# sockets, select.poll, network.WLAN), so it runs, and its heap can be
+# measured, inside real MicroPython. No bytes leave the process.
+
+_EAGAIN = 11
+
+
+class FakeSocket:
+    AF_INET = 2
+    SOCK_STREAM = 1
+    SOL_SOCKET = 1
+    SO_REUSEADDR = 2
+    IPPROTO_TCP = 6
+    TCP_NODELAY = 1
+
+    def __init__(self, hub):
+        self.hub = hub
+        self.inbox = b""
+        self.peer = None
+        self.closed = False
+        self.peer_closed = False
+        self.backlog = None  # a listening socket's waiting connections
+        self.address = None
+
+    def setsockopt(self, level, option, value):
+        pass
+
+    def setblocking(self, flag):
+        pass
+
+    def bind(self, address):
+        if address in self.hub.bound:
+            raise OSError(98)
+        self.address = address
+
+    def listen(self, backlog=1):
+        self.backlog = []
+        self.hub.bound[self.address] = self
+
+    def accept(self):
+        if not self.backlog:
+            raise OSError(_EAGAIN)
+        return self.backlog.pop(0), ("192.168.1.9", 50000)
+
+    def recv(self, size):
+        if self.inbox:
+            data = self.inbox[:size]
+            self.inbox = self.inbox[size:]
+            return data
+        if self.peer_closed or self.closed:
+            return b""
+        raise OSError(_EAGAIN)
+
+    def send(self, data):
+        if self.closed:
+            raise OSError(9)
+        if self.peer_closed or self.peer is None:
+            raise OSError(104)
+        room = self.hub.window - len(self.peer.inbox)
+        if room <= 0:
+            raise OSError(_EAGAIN)
+        data = bytes(data[:room])
+        self.peer.inbox += data
+        return len(data)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        if self.peer is not None:
+            self.peer.peer_closed = True
+        if self.backlog is not None:
+            self.hub.bound.pop(self.address, None)
+
+    # the fake `socket` module's one function
+    def readiness(self):
+        flags = 0
+        if self.backlog:
+            flags |= 1
+        if self.inbox or self.peer_closed:
+            flags |= 1
+        if self.peer is not None and not self.peer_closed and len(self.peer.inbox) < self.hub.window:
+            flags |= 4
+        return flags
+
+
+class FakePoller:
+    def __init__(self):
+        self.masks = {}
+
+    def register(self, obj, mask=5):
+        self.masks[id(obj)] = (obj, mask)
+
+    def modify(self, obj, mask):
+        self.masks[id(obj)] = (obj, mask)
+
+    def unregister(self, obj):
+        self.masks.pop(id(obj), None)
+
+    def poll(self, timeout=-1):
+        ready = []
+        for key in self.masks:
+            obj, mask = self.masks[key]
+            readiness = getattr(obj, "readiness", None)
+            if readiness is None:
+                continue
+            flags = readiness() & (mask | 24)
+            if flags:
+                ready.append((obj, flags))
+        return ready
+
+
+class FakeSelect:
+    POLLIN = 1
+    POLLOUT = 4
+    POLLERR = 8
+    POLLHUP = 16
+
+    def poll(self):
+        return FakePoller()
+
+
+class FakeHub:
+    """The fake `socket` module plus what a test needs to connect a client."""
+
+    AF_INET = FakeSocket.AF_INET
+    SOCK_STREAM = FakeSocket.SOCK_STREAM
+    SOL_SOCKET = FakeSocket.SOL_SOCKET
+    SO_REUSEADDR = FakeSocket.SO_REUSEADDR
+    IPPROTO_TCP = FakeSocket.IPPROTO_TCP
+    TCP_NODELAY = FakeSocket.TCP_NODELAY
+
+    def __init__(self, window=8192):
+        self.bound = {}
+        self.window = window  # bytes a receiver holds before a sender must wait
+
+    def socket(self, family=2, kind=1):
+        return FakeSocket(self)
+
+    def connect(self, address):
+        """A client connection to a listening socket: the client's end."""
+        server = self.bound.get(address)
+        if server is None:
+            raise OSError(111)  # refused
+        client = FakeSocket(self)
+        accepted = FakeSocket(self)
+        client.peer = accepted
+        accepted.peer = client
+        server.backlog.append(accepted)
+        return client
+
+
+class FakeWlan:
+    def __init__(self, net):
+        self.net = net
+
+    def active(self, on=None):
+        if on is not None:
+            self.net.active = on
+
+    def connect(self, ssid, password):
+        self.net.connects += 1
+        self.net.tried = (ssid, password)
+
+    def isconnected(self):
+        return self.net.radio and self.net.active and self.net.tried == self.net.credentials
+
+    def ifconfig(self):
+        return ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+
+    def status(self, param=None):
+        if param == "rssi":
+            return -61
+        return 1010 if self.isconnected() else 1001
+
+
+class FakeNetwork:
+    STA_IF = 0
+
+    def __init__(self, ssid="Kitchen", password="a-good-password"):
+        self.credentials = (ssid, password)
+        self.tried = None
+        self.radio = True
+        self.active = False
+        self.connects = 0
+        self.name = None
+        self.wlan = FakeWlan(self)
+
+    def hostname(self, name=None):
+        if name is None:
+            return self.name
+        self.name = name
+
+    def WLAN(self, interface):
+        return self.wlan
+
+
+def counter_bytes(start=0):
+    """A stand-in for os.urandom (absent in the WebAssembly port): distinct
+    bytes on every call, which is all a test needs; never a secret."""
+    state = [start]
+
+    def random_bytes(n):
+        state[0] += 1
+        return bytes((state[0] * 7 + i * 13) & 0xFF for i in range(n))
+
+    return random_bytes
+
+
+def net_modules(network=None, hub=None):
+    return {
+        "network": network or FakeNetwork(),
+        "socket": hub or FakeHub(),
+        "select": FakeSelect(),
+        "random_bytes": counter_bytes(),
+    }
+
+
+def write_secrets(root, key_hex, ssid="Kitchen", password="a-good-password", port=7343):
+    import json
+
+    with open(root + "hobguard_secrets.json", "w") as f:
+        f.write(json.dumps({"wifi_ssid": ssid, "wifi_password": password, "key": key_hex, "port": port}))

@@ -2,7 +2,14 @@
 // The firmware's heap in real MicroPython: the official WebAssembly port
 // (the npm package beside this script).
 //
-//   node tools/mpy-wasm/heap.mjs [REPO] [--hours N] [--heapsize BYTES]
+//   node tools/mpy-wasm/heap.mjs [REPO] [--hours N] [--heapsize BYTES] [--net]
+//
+// --net: the board has a secrets file, so the App also starts its network
+// link (Wi-Fi station, listening socket) on the plain-Python network of
+// tests/mp/mpfakes.py; after "app started" a client connects and
+// authenticates ("client authenticated") and stays connected through the
+// hours, answering the device's keep-alives. "net_session" is what that one
+// authenticated connection costs.
 //
 // Boots the whole App on tests/mp/mpfakes.py, then runs N simulated hours
 // (default 24) of a realistic day (burners lit and put out, timers, a remote
@@ -28,8 +35,10 @@ const args = process.argv.slice(2);
 let repo = REPO;
 let hours = 24;
 let heapsize = DEFAULT_HEAPSIZE;
+let net = false;
 for (let i = 0; i < args.length; i++) {
-  if (args[i] === "--hours") hours = parseInt(args[++i], 10);
+  if (args[i] === "--net") net = true;
+  else if (args[i] === "--hours") hours = parseInt(args[++i], 10);
   else if (args[i] === "--heapsize") heapsize = parseInt(args[++i], 10);
   else repo = path.resolve(args[i]);
 }
@@ -71,6 +80,10 @@ keep["clock"] = mpfakes.Time()
 keep["machine"] = mpfakes.Machine(keep["clock"])
 keep["link"] = mpfakes.Link()
 keep["root"] = mpfakes.fresh_root()
+keep["net"] = None
+if ${net ? "True" : "False"}:
+    keep["net"] = mpfakes.net_modules()
+    mpfakes.write_secrets(keep["root"], "5a" * 32)
 # minute of the day -> action: (what, arguments)
 _M = 60000
 keep["plan"] = [
@@ -109,6 +122,19 @@ def run_until(end):
                 keep["id"] += 1
                 link.inbound = keep["protocol"].request(keep["id"], arg[0], **arg[1]).encode()
         wait = app.step()
+        client = keep.get("client")
+        answered = False
+        if client is not None and client["sock"] is not None:
+            sock = client["sock"]
+            answered = bool(sock.inbox)
+            while sock.inbox:
+                for line in client["reader"].feed(sock.recv(4096)):
+                    if line.startswith(b"HGA1 "):
+                        answer = client["session"].handshake(line)
+                        if answer:
+                            sock.send(answer.encode())
+                    elif not client["session"].unseal(line):
+                        sock.send(client["session"].seal("").encode())  # a keep-alive asked
         _report["steps"] += 1
         _report["frames"] += len(link.out)
         link.out = []
@@ -116,7 +142,7 @@ def run_until(end):
             if lit[i] and machine.levels.get(pins[i], 0) == 0:
                 lit[i] = False  # relay opened: the magnet drops, the flame goes out
             machine.mv[i] = 12.0 if lit[i] else 0.0
-        step_to = clock.now + max(1, wait)
+        step_to = clock.now + (1 if answered else max(1, wait))  # a socket wakes the board at once
         if keep["next"] < len(plan):
             at = (keep["day"] * 1440 + plan[keep["next"]][0]) * 60000
             step_to = min(step_to, max(clock.now + 1, at))
@@ -127,14 +153,34 @@ def run_until(end):
   `
 import hobguard_fw.app, hobguard_fw.protocol
 keep["protocol"] = hobguard_fw.protocol
+if keep["net"] is not None:
+    import hobguard_fw.netlink  # and auth, wifi: imported at start-up on a board with secrets
 `,
   measure("firmware imported"),
   `
-keep["app"] = hobguard_fw.app.App(keep["machine"], keep["clock"], keep["link"], root=keep["root"])
+keep["app"] = hobguard_fw.app.App(keep["machine"], keep["clock"], keep["link"], root=keep["root"], network=keep["net"])
 run_until(60000)
 `,
   measure("app started"),
 ];
+if (net) {
+  // The test client's own objects are made (and measured) first, so that
+  // "net_session" is the device's share of one connection.
+  programs.push(`
+import hobguard_fw.auth as _auth
+keep["client"] = {"session": _auth.Session(b"\\x5a" * 32, False, b"\\x01" * 32),
+                  "reader": keep["protocol"].LineReader(keep["protocol"].MAX_LINE + _auth.OVERHEAD), "sock": None}
+`);
+  programs.push(measure("test client made"));
+  programs.push(`
+keep["client"]["sock"] = keep["net"]["socket"].connect(("192.168.1.50", 7343))
+run_until(keep["clock"].now + 1000)
+assert keep["client"]["session"].open, "the client did not authenticate"
+`);
+  // A minute on, so the last program's own leftovers are gone.
+  programs.push(`run_until(keep["clock"].now + 60000)\n`);
+  programs.push(measure("client authenticated"));
+}
 for (let h = 1; h <= hours; h++) {
   programs.push(`run_until(${h * 3600000})\n`);
   programs.push(measure(`after ${h} h`));
@@ -168,5 +214,10 @@ report.firmware_max = report.max_after_start - stages["harness"];
 report.firmware_code = stages["firmware imported"] - stages["harness"];
 report.firmware_data_started = stages["app started"] - stages["firmware imported"];
 report.gc_total = gcTotal;
+report.net = net;
+if (net) {
+  report.net_session = stages["client authenticated"] - stages["test client made"];
+  report.test_client = stages["test client made"] - stages["app started"];
+}
 report.hours = hours;
 process.stdout.write(JSON.stringify(report) + "\n");
