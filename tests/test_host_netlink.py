@@ -131,7 +131,9 @@ def test_transport_speaks_to_the_firmware_like_a_serial_port(live):
     device, _ = live
     transport = _connect(device)
     assert transport.is_open and transport.port.startswith("tcp://127.0.0.1:")
-    transport.write(protocol.request(1, "hello").encode() + protocol.request(2, "timer_set", burner="left", minutes=3).encode())
+    transport.write(
+        protocol.request(1, "hello").encode() + protocol.request(2, "timer_set", burner="left", minutes=3).encode()
+    )
     transport.flush()
     frames = _read_frames(transport, lambda fs: {1, 2} <= {f.get("id") for f in fs if f.get("t") == "ok"})
     hello = next(f for f in frames if f.get("id") == 1)

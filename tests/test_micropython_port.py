@@ -172,10 +172,11 @@ def test_heap_after_start_up_and_an_hour():
 def test_heap_with_the_network_link_on():
     """The App with its network link (a secrets file on the board): the
     network code loads, a client authenticates and stays connected, and the
-    heap does not creep from hour to hour (a list or dict reaching a new
-    size once is a step, not a leak)."""
+    heap does not creep. In this port the heap in use settles over the
+    first hours of a connection (a few steps of about a kilobyte, then
+    flat for days: measured over 30 h), so hours 5 to 8 are judged."""
     proc = subprocess.run(
-        [_node(), str(WASM_DIR / "heap.mjs"), str(REPO), "--hours", "3", "--net"],
+        [_node(), str(WASM_DIR / "heap.mjs"), str(REPO), "--hours", "8", "--net"],
         check=False,
         capture_output=True,
         text=True,
@@ -186,7 +187,7 @@ def test_heap_with_the_network_link_on():
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     stages = report["stages"]
     assert report["net"] is True
-    for stage in ("app started", "test client made", "client authenticated", "after 3 h"):
+    for stage in ("app started", "test client made", "client authenticated", "after 8 h"):
         assert stage in stages, report
     plain = json.loads(
         subprocess.run(
@@ -200,5 +201,5 @@ def test_heap_with_the_network_link_on():
     )
     # The network code is loaded only on a board with a secrets file.
     assert report["firmware_code"] > plain["firmware_code"] + 8000, (report, plain)
-    assert stages["after 3 h"] - stages["after 2 h"] < 1024, report
+    assert stages["after 8 h"] - stages["after 5 h"] < 512, report
     print(f"MicroPython heap with the network link: {json.dumps(report, sort_keys=True)}")

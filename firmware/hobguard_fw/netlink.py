@@ -34,6 +34,7 @@ READ_CHUNK = 512
 BACKLOG = 2
 PENALTY_FIRST_MS = 250
 PENALTY_MAX_MS = 8000
+LISTEN_RETRY_MS = 1000
 # An authenticated frame from a client: a command line plus the framing.
 MAX_IN_LINE = protocol.MAX_REQUEST + auth.OVERHEAD
 
@@ -104,6 +105,7 @@ class NetLink:
         self.clients = []
         self.failures_in_row = 0
         self.accept_after = None  # ticks before which no connection is accepted
+        self.listen_after = None  # ticks before which a failed bind is not tried again
         self.listening_watched = False
         # Counters, reported in the state frame.
         self.auth_failures = 0  # connections that ended without authenticating
@@ -112,7 +114,10 @@ class NetLink:
 
     # -- listening ---------------------------------------------------------
 
-    def _listen(self, address):
+    def _listen(self, address, now):
+        if self.listen_after is not None and self.time.ticks_diff(now, self.listen_after) < 0:
+            return False
+        self.listen_after = self.time.ticks_add(now, LISTEN_RETRY_MS)
         sock = None
         try:
             sock = self.socket.socket(self.socket.AF_INET, self.socket.SOCK_STREAM)
@@ -251,12 +256,13 @@ class NetLink:
         client)` gets each authenticated plain protocol line."""
         station = self.station
         if station.poll(now):
+            self.listen_after = None
             if station.state == "up":
-                self._listen(station.address)
+                self._listen(station.address, now)
             else:
                 self.close()
         elif station.state == "up" and self.listener is None:
-            self._listen(station.address)  # a failed bind: try again
+            self._listen(station.address, now)  # a failed bind: again, once a second
         if self.listener is None:
             return
         if self.accept_after is not None and self.time.ticks_diff(now, self.accept_after) >= 0:
@@ -366,7 +372,7 @@ class NetLink:
         if wait is None:
             wait = IDLE_MS
         if self.station.state == "up" and self.listener is None:
-            wait = min(wait, 1000)  # bind failed: try again soon
+            wait = min(wait, LISTEN_RETRY_MS)  # bind failed: try again soon
         if self.accept_after is not None:
             wait = min(wait, ticks_diff(self.accept_after, now))
         for client in self.clients:

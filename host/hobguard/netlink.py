@@ -157,7 +157,7 @@ class NetTransport:
         self._plain = bytearray()
         self._partial = b""  # the start of a line written without its newline
         self._eof: NetLinkError | None = None
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.RLock()  # one writer at a time, counters in order
         self._last_rx = 0.0
         self.frames_in = 0
         self.frames_out = 0
@@ -244,13 +244,15 @@ class NetTransport:
     def write(self, data: bytes | str) -> int:
         if isinstance(data, str):
             data = data.encode()
-        text = (self._partial + data).decode(errors="replace")
-        *lines, rest = text.split("\n")
-        if len(rest) > protocol.MAX_REQUEST:
-            raise ValueError("a line longer than the device accepts")
-        self._partial = rest.encode()
-        for line in lines:
-            self._send_line(line)
+        with self._send_lock:
+            text = (self._partial + data).decode(errors="replace")
+            *lines, rest = text.split("\n")
+            if len(rest) > protocol.MAX_REQUEST:
+                self._partial = b""
+                raise ValueError("a line longer than the device accepts")
+            self._partial = rest.encode()
+            for line in lines:
+                self._send_line(line)
         return len(data)
 
     def flush(self) -> None:

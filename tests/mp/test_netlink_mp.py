@@ -184,3 +184,26 @@ def test_wifi_lost_closes_every_socket_and_it_listens_again_after():
     run(device, clock, 5000)
     assert device.net.station.state == "up" and device.net.listener is not None
     assert netlink.MAX_CLIENTS >= 2
+
+
+def test_a_port_in_use_is_tried_again_once_a_second_not_every_step():
+    modules = mpfakes.net_modules()
+    hub = modules["socket"]
+    squatter = hub.socket()
+    squatter.bind(("192.168.1.50", 7343))
+    squatter.listen(1)
+    made = [0]
+    make = hub.socket
+
+    def counting_socket(family=2, kind=1):
+        made[0] += 1
+        return make(family, kind)
+
+    hub.socket = counting_socket
+    device, clock, link, modules = boot(modules=modules)
+    run(device, clock, 10000)
+    assert device.net.station.state == "up" and device.net.listener is None
+    assert 5 <= made[0] <= 11, made[0]
+    squatter.close()
+    run(device, clock, 2000)
+    assert device.net.listener is not None
