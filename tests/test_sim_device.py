@@ -199,6 +199,43 @@ def test_power_loss_cuts_gas_and_the_boot_reports_it():
     assert dev.last_state()["burners"][0]["timer_remaining_s"] is None  # RAM is gone
 
 
+def test_a_power_loss_during_an_outage_starts_a_new_outage_and_boots_once():
+    # Found by the reliability properties: the power-on of a superseded outage
+    # used to boot the board a second time (and wipe a later hang), and a boot
+    # scheduled before a power loss used to happen with the power off.
+    dev = SimDevice()
+    dev.run_for(1_000)
+    dev.power_loss(20_000)
+    dev.run_for(10_000)
+    dev.power_loss(150)  # the power flickers while it is still out
+    dev.run_for(150 + BOOT_MS // 2)
+    dev.power_loss(5_000)  # and goes again while the chip boots
+    dev.run_until(40_000)
+    assert dev.boots == 2, "one boot at power-on, one after the last outage only"
+    assert [f["reset_cause"] for f in dev.events("boot")] == ["power_on", "power_on"]
+    first_boot_after = dev.events("boot")[1]["_t_ms"]
+    assert first_boot_after >= 11_000 + 150 + BOOT_MS // 2 + 5_000 + BOOT_MS
+
+
+def test_a_timer_command_in_the_deadlines_own_millisecond_cannot_postpone_the_cut():
+    # Found by the safety properties: a new timer arriving in the same step as
+    # the old timer's end used to replace it, so the cut came later. Deadlines
+    # due now are served before any input.
+    dev = SimDevice()
+    lit(dev, "left", at_ms=2_000)
+    dev.command("timer_set", burner="left", minutes=1)
+    dev.run_for(1)
+    deadline = dev.events("timer_set")[-1]["_t_ms"] + 60_000
+    dev.run_until(deadline - 1)
+    assert not dev.events("cut")
+    dev.clock.ms = deadline  # the command lands exactly on the deadline
+    dev.command("timer_set", burner="left", minutes=10)
+    dev.run_for(1)
+    cuts = dev.events("cut")
+    assert [c["reason"] for c in cuts] == ["timer"]
+    assert cuts[0]["_t_ms"] == deadline
+
+
 def test_watchdog_resets_a_hung_firmware_mid_timer():
     dev = SimDevice()
     lit(dev, "left", at_ms=2_000)

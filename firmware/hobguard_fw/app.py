@@ -242,6 +242,10 @@ class App:
         time = self.time
         hob = self.hob
         now = time.ticks_ms()
+        # Deadlines due now are served before any input of this step: a
+        # command arriving in the same millisecond as a timer's end cannot
+        # postpone the cut.
+        hob.tick(now)
         data = self.link.read()
         if data:
             for line in self.reader.feed(data):

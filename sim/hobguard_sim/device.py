@@ -148,6 +148,7 @@ class SimDevice:
         self.keep_frames = True
         self.app: firmware_app.App | None = None
         self.powered = True
+        self._power_epoch = 0
         self.hung = False
         self.boots = 0
         self.resets: list[tuple[int, str]] = []
@@ -237,20 +238,37 @@ class SimDevice:
         self.link.inbound.clear()  # a UART loses what arrives while the chip resets
         self.app = None
         self.next_step_ms = None
-        self.schedule(self.clock.ms + BOOT_MS, lambda: self._boot(cause), "boot")
+        self._schedule_boot(cause)
+
+    def _schedule_boot(self, cause: str) -> None:
+        # A boot belongs to the power epoch it was scheduled in: a power
+        # loss in between (during BOOT_MS) means the chip never got there.
+        epoch = self._power_epoch
+        self.schedule(self.clock.ms + BOOT_MS, lambda: self._boot_if_current(epoch, cause), "boot")
+
+    def _boot_if_current(self, epoch: int, cause: str) -> None:
+        if epoch == self._power_epoch and self.powered:
+            self._boot(cause)
 
     def power_loss(self, duration_ms: int) -> None:
+        """Power goes for duration_ms. A power loss while the power is
+        already off (or booting) starts a new outage: only the power-on of
+        the latest one happens."""
         self._unplug_network()
         self.board.power_off()
         self.link.inbound.clear()
         self.app = None
         self.powered = False
         self.next_step_ms = None
-        self.schedule(self.clock.ms + duration_ms, self._power_on, "power on")
+        self._power_epoch += 1
+        epoch = self._power_epoch
+        self.schedule(self.clock.ms + duration_ms, lambda: self._power_on(epoch), "power on")
 
-    def _power_on(self) -> None:
+    def _power_on(self, epoch: int) -> None:
+        if epoch != self._power_epoch:
+            return  # a later outage superseded this one
         self.powered = True
-        self.schedule(self.clock.ms + BOOT_MS, lambda: self._boot("power_on"), "boot")
+        self._schedule_boot("power_on")
 
     def hang(self) -> None:
         """The firmware stops stepping (an endless loop): only the watchdog
