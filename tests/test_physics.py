@@ -456,7 +456,7 @@ def test_dead_adc_reads_none():
 
 
 def test_adc_is_quantised_to_7_8125_uv():
-    b = steady()
+    b = steady(BurnerParams(flicker_mv=0.0))  # the ADC's own noise only (flicker: its own tests)
     seen = set()
     for k in range(500):
         v = b.adc_mv(300.0 + k)
@@ -466,7 +466,7 @@ def test_adc_is_quantised_to_7_8125_uv():
         seen.add(v)
         assert abs(v - 13.0) < 0.06  # 0.01 mV sigma: 6 sigma
     assert len(seen) > 1  # the noise is there
-    q = steady(BurnerParams(adc_noise_mv=0.0))
+    q = steady(BurnerParams(adc_noise_mv=0.0, flicker_mv=0.0))
     v = q.adc_mv(400.0)
     assert v is not None
     assert abs(v - q.tc_mv_true()) <= LSB_MV / 2

@@ -152,6 +152,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 __all__ = [
+    "LEVEL_MIN",
     "ADC_FS_CHOICES_MV",
     "ADC_SPS_CHOICES",
     "PARAM_SPECS",
@@ -162,6 +163,8 @@ __all__ = [
 ]
 
 INF = math.inf
+#: The lowest flame level (simmer), as a fraction of full flame.
+LEVEL_MIN = 0.2
 _exp = math.exp
 _log = math.log
 
@@ -196,8 +199,13 @@ PARAM_SPECS: dict[str, _Spec] = {
     "drop_out_a": _Spec(0.020, 0.120, "A", "M/D", "magnet drop-out current (0.120 = worn unit)"),
     "hold_hysteresis": _Spec(0.7, 0.9, "", "G", "drop_out_a = hysteresis x hold_a"),
     "drop_out_time_s": _Spec(0.0, 0.1, "s", "D", "time below drop_out_a before the magnet lets go"),
-    "heat_tau_s": _Spec(3.0, 7.0, "s", "G", "thermocouple heating time constant"),
-    "cool_tau_s": _Spec(6.0, 12.0, "s", "G", "thermocouple cooling time constant"),
+    "heat_tau_s": _Spec(3.0, 7.0, "s", "G", "thermocouple heating time constant (full flame)"),
+    "cool_tau_s": _Spec(6.0, 12.0, "s", "G", "thermocouple cooling time constant (flame out, dry tip)"),
+    "simmer_emf_ratio": _Spec(0.6, 0.95, "", "G", "EMF at the lowest level (0.2 of full) / EMF at full flame"),
+    "tip_h_exponent": _Spec(0.33, 0.5, "", "M", "tip heat transfer ~ gas speed^n (cylinder in cross-flow, Hilpert)"),
+    "flicker_mv": _Spec(0.0, 1.0, "mV", "G", "flame flicker on the open-circuit EMF at full flame, rms"),
+    "flicker_tau_s": _Spec(0.2, 10.0, "s", "G", "correlation time of the flicker seen through the tip's lag"),
+    "wet_cool_ratio": _Spec(0.1, 1.0, "", "G", "cooling time constant of a tip wetted by a boil-over / dry"),
     "relay_operate_s": _Spec(0.0, 0.1, "s", "G*", "coil energised -> contact closed"),
     "relay_release_s": _Spec(0.0, 0.1, "s", "G*", "coil de-energised -> contact open"),
     "knob_give_up_s": _Spec(1.0, 60.0, "s", "M", "person gives up holding the knob (GB 16410 opening time 15 s)"),
@@ -233,6 +241,11 @@ class BurnerParams:
     drop_out_time_s: float = 0.05
     heat_tau_s: float = 5.0
     cool_tau_s: float = 9.0
+    simmer_emf_ratio: float = 0.75
+    tip_h_exponent: float = 0.4
+    flicker_mv: float = 0.2
+    flicker_tau_s: float = 2.0
+    wet_cool_ratio: float = 0.4
     relay_operate_s: float = 0.010
     relay_release_s: float = 0.005
     knob_give_up_s: float = 15.0
@@ -285,6 +298,40 @@ class BurnerParams:
     def hot_current_a(self) -> float:
         return self.hot_emf_mv * 1e-3 / self.r_loop_ohm
 
+    # -- the flame level (see "Flame level" in the module docstring) -----------
+    @property
+    def tip_beta(self) -> float:
+        """beta_1: the tip's convective conductance from the full flame / its loss conductance.
+
+        Solved from ``simmer_emf_ratio`` and ``tip_h_exponent`` (the range of
+        ``simmer_emf_ratio`` keeps it > 0 for every exponent in range)."""
+        s = LEVEL_MIN**self.tip_h_exponent
+        r = self.simmer_emf_ratio
+        return (r - s) / (s * (1.0 - r))
+
+    def level_emf_ratio(self, level: float) -> float:
+        """Hot EMF at ``level`` / hot EMF at full flame (1 at 1.0, ``simmer_emf_ratio`` at 0.2)."""
+        b = self.tip_beta
+        g = level**self.tip_h_exponent
+        return g * (1.0 + b) / (1.0 + b * g)
+
+    def level_tau_s(self, level: float) -> float:
+        """Time constant of the tip in a flame at ``level`` (``heat_tau_s`` at full flame)."""
+        b = self.tip_beta
+        return self.heat_tau_s * (1.0 + b) / (1.0 + b * level**self.tip_h_exponent)
+
+    @property
+    def blowout_beta(self) -> float:
+        """beta_0: convective / loss conductance of the tip after a blow-out, implied by the
+        time constants: cool_tau / heat_tau = (1 + beta_1) / (1 + beta_0).  Negative means the
+        combination of heat_tau_s, cool_tau_s and simmer_emf_ratio is not physical in the
+        lumped model (accepted, but the flame-loss study leaves such burners out)."""
+        return (1.0 + self.tip_beta) * self.heat_tau_s / self.cool_tau_s - 1.0
+
+    @property
+    def lumped_consistent(self) -> bool:
+        return self.blowout_beta >= 0.0
+
     @property
     def adc_lsb_mv(self) -> float:
         return self.adc_fs_mv / 32768.0
@@ -323,8 +370,20 @@ KNOB_HELD = "held"  # pressed and held: valve open mechanically
 KNOB_ON = "on"  # released in the on position: valve open only while the magnet holds
 
 # Internal event kinds, in tie-break order (lower first at equal times).
-_EV_CONTACT, _EV_DROP_CROSS, _EV_UP_CROSS, _EV_DROP, _EV_HOLD_SEEN, _EV_RELEASE = range(6)
-_EV_NAMES = ("contact", "drop_out_crossing", "drop_out_recovered", "magnet_drop", "hold_reached", "knob_release")
+_EV_CONTACT, _EV_DROP_CROSS, _EV_UP_CROSS, _EV_DROP, _EV_HOLD_SEEN, _EV_RELEASE, _EV_STAIR, _EV_DRAUGHT_END = range(8)
+_EV_NAMES = (
+    "contact",
+    "drop_out_crossing",
+    "drop_out_recovered",
+    "magnet_drop",
+    "hold_reached",
+    "knob_release",
+    "level_step",
+    "draught_end",
+)
+
+#: A slow turn of the knob moves the flame level in steps this far apart (s).
+RAMP_STEP_S = 0.1
 
 
 class BurnerModel:
@@ -342,6 +401,7 @@ class BurnerModel:
         name: str = "burner",
         seed: int | str = 0,
         rng: random.Random | None = None,
+        flicker_rng: random.Random | None = None,
         coil_energised: bool = False,
         t0: float = 0.0,
     ) -> None:
@@ -352,6 +412,11 @@ class BurnerModel:
         self.name = name
         self.rng = rng if rng is not None else random.Random(seed)
         self._gauss = self.rng.gauss
+        # Flicker has its own stream, so the ADC noise drawn for a given seed is
+        # the same whether or not the flame flickers.
+        if flicker_rng is None:
+            flicker_rng = random.Random(f"flicker:{seed}") if rng is None else random.Random(rng.random())
+        self._flicker_gauss = flicker_rng.gauss
         self._t = float(t0)
         # thermocouple anchor
         self._t0 = self._t
@@ -379,6 +444,22 @@ class BurnerModel:
         # gas / flame
         self.supply = True
         self._flame = False
+        self.level = 1.0  # flame level set by the knob, LEVEL_MIN..1.0 of full
+        self._ramp_to = 1.0  # a slow turn in progress: target level,
+        self._ramp_rate = 0.0  # level per second (signed),
+        self._stair_at = INF  # and the time of the next level step
+        self._draught_until = INF  # a draught bends the flame off the tip until then
+        self._draught_severity = 0.0
+        self.wet = False  # the tip was wetted by a boil-over (until relit)
+        # flicker: Ornstein-Uhlenbeck state (mV, open circuit) and the time it was last drawn
+        self._flicker = 0.0
+        self._flicker_t = self._t
+        self._flicker_dt = -1.0
+        self._flicker_decay = 0.0
+        self._flicker_kick = 0.0
+        self._flicker_sigma = 0.0
+        self._residue = 0.0  # flicker the tip had when the flame went out (mV)
+        self._residue_t = self._t
         self._next_t = INF
         self._next_kind = -1
         #: (time, kind) of every internal event processed, for tests/tracing (bounded)
@@ -400,6 +481,8 @@ class BurnerModel:
         self._inv_lsb = 1.0 / self._lsb
         self._fs_top_mv = 32767 * self._lsb
         self._noise = p.adc_noise_mv
+        self._inv_flicker_tau = 1.0 / p.flicker_tau_s
+        self._flicker_dt = -1.0  # the cached decay belongs to the old flicker_tau_s
 
     def set_param(self, name: str, value: Any, t: float) -> None:
         """Change one parameter at time ``t`` (validated), e.g. ``r_switch_ohm`` or ``tc_aging``."""
@@ -414,13 +497,35 @@ class BurnerModel:
         t = self._t
         self._e0 = self._emf(t)
         self._t0 = t
+        if not self._flame and (self._flicker_sigma or self._flicker):
+            # The flame is gone: the tip keeps the deviation it had and cools it
+            # away like the rest of its heat (the reading sees it; the magnet's
+            # timing stays the analytic one).
+            self._residue = self._flicker_at(t)
+            self._residue_t = t
+            self._flicker = 0.0
+        elif self._flame:
+            self._residue = 0.0
         p = self.params
         if self._flame:
-            self._T = p.emf_hot_mv * p.tc_aging
-            self._inv_tau = 1.0 / p.heat_tau_s
+            level = self.level
+            if level >= 1.0:  # full flame: exactly the original model
+                self._T = p.emf_hot_mv * p.tc_aging
+                self._inv_tau = 1.0 / p.heat_tau_s
+            else:
+                self._T = p.emf_hot_mv * p.tc_aging * p.level_emf_ratio(level)
+                self._inv_tau = 1.0 / p.level_tau_s(level)
+            if self._draught_until < INF:
+                # The flame is bent off the tip: it sees (1 - severity) of its heat
+                # and is cooled by the moving air meanwhile.
+                sev = self._draught_severity
+                self._T *= 1.0 - sev
+                self._inv_tau = (1.0 - sev) * self._inv_tau + sev / p.cool_tau_s
         else:
             self._T = 0.0
-            self._inv_tau = 1.0 / p.cool_tau_s
+            self._inv_tau = 1.0 / (p.cool_tau_s * (p.wet_cool_ratio if self.wet else 1.0))
+        # Flicker scales with the heat the flame puts into the tip; none without a flame.
+        self._flicker_sigma = p.flicker_mv * self._T / p.emf_hot_mv if self._flame else 0.0
 
     def _emf(self, t: float) -> float:
         d = self._e0 - self._T
@@ -452,6 +557,10 @@ class BurnerModel:
     # --------------------------------------------------------- event engine
     def _schedule(self) -> None:
         best, kind = self._contact_at, _EV_CONTACT
+        if self._stair_at < best:
+            best, kind = self._stair_at, _EV_STAIR
+        if self._draught_until < best:
+            best, kind = self._draught_until, _EV_DRAUGHT_END
         if self.knob == KNOB_ON and self._magnet:
             closed = self._contact and not self.tc_open
             if self._below_since is None:
@@ -530,7 +639,24 @@ class BurnerModel:
             return
         elif kind == _EV_RELEASE:
             self._release()
+        elif kind == _EV_STAIR:
+            self._stair(t)
+            self._reanchor()
+        elif kind == _EV_DRAUGHT_END:
+            self._draught_until = INF
+            self._draught_severity = 0.0
+            self._reanchor()
         self._after_change()
+
+    def _stair(self, t: float) -> None:
+        """One step of a slow turn: the level moves on; the last step lands on the target."""
+        level = self.level + self._ramp_rate * RAMP_STEP_S
+        if (self._ramp_rate > 0.0 and level >= self._ramp_to) or (self._ramp_rate < 0.0 and level <= self._ramp_to):
+            self.level = self._ramp_to
+            self._stair_at = INF
+        else:
+            self.level = level
+            self._stair_at = t + RAMP_STEP_S
 
     def _release(self) -> None:
         self.knob = KNOB_ON
@@ -543,6 +669,7 @@ class BurnerModel:
         """Re-derive gas/flame and the magnet timer from the state, then reschedule."""
         if self._flame and not (self.supply and self.valve_open):
             self._flame = False
+            self._draught_until = INF
             self._reanchor()
         if self.knob == KNOB_ON and self._magnet:
             i_mv = self._emf(self._t) if (self._contact and not self.tc_open) else 0.0
@@ -647,6 +774,9 @@ class BurnerModel:
             self._fixed_hold = False
             self._release_at = INF
             self._give_up_at = t + self.params.knob_give_up_s
+        self.level = 1.0  # the ignition position is full flame
+        self._stair_at = INF
+        self.wet = False
         if self.supply and not self._flame:
             self._flame = True
             self._reanchor()
@@ -670,6 +800,7 @@ class BurnerModel:
         self._below_since = None
         self._give_up_at = self._release_at = INF
         self._hold_seen = self._fixed_hold = False
+        self._stair_at = INF
         self._after_change()
         self.advance(t)
 
@@ -678,8 +809,61 @@ class BurnerModel:
         self.advance(t)
         if self._flame:
             self._flame = False
+            self._draught_until = INF
             self._reanchor()
         self._after_change()
+        self.advance(t)
+
+    def boil_over(self, t: float) -> None:
+        """A pot boils over: the flame goes out and the wet tip cools faster
+        (``cool_tau_s * wet_cool_ratio``) until the burner is lit again."""
+        self.advance(t)
+        if self._flame:
+            self._flame = False
+            self._draught_until = INF
+        self.wet = True
+        self._reanchor()
+        self._after_change()
+        self.advance(t)
+
+    def turn(self, t: float, level: float, ramp_s: float = 0.0) -> None:
+        """The person turns the knob to ``level`` (LEVEL_MIN..1.0 of full flame),
+        at once or evenly over ``ramp_s`` seconds (steps of RAMP_STEP_S).
+
+        The flame follows the gas at once; the tip follows with its own lag.
+        Turning a knob that is off only moves it: the valve needs a press."""
+        if not (isinstance(level, (int, float)) and LEVEL_MIN <= level <= 1.0):
+            raise ValueError(f"level={_fmt(level)} must be a number in {LEVEL_MIN:g}..1 (fraction of full flame)")
+        if not (isinstance(ramp_s, (int, float)) and 0.0 <= ramp_s <= 600.0):
+            raise ValueError(f"ramp_s={_fmt(ramp_s)} must be a number of seconds in 0..600")
+        self.advance(t)
+        level = float(level)
+        steps = math.ceil(ramp_s / RAMP_STEP_S - 1e-9) if ramp_s > 0.0 else 0
+        if steps <= 1 or level == self.level:
+            self.level = level
+            self._stair_at = INF
+        else:
+            self._ramp_to = level
+            self._ramp_rate = (level - self.level) / (steps * RAMP_STEP_S)
+            self._stair(t)
+        self._reanchor()
+        self._after_change()
+        self.advance(t)
+
+    def draught(self, t: float, duration_s: float, severity: float = 1.0) -> None:
+        """A draught bends the flame off the tip for ``duration_s`` seconds; the
+        flame keeps burning.  ``severity`` is the share of the flame's heat the tip
+        loses meanwhile (1: all of it, the worst case).  No effect without a flame."""
+        if not (isinstance(duration_s, (int, float)) and 0.0 < duration_s <= 600.0):
+            raise ValueError(f"duration_s={_fmt(duration_s)} must be a number of seconds in (0, 600]")
+        if not (isinstance(severity, (int, float)) and 0.0 < severity <= 1.0):
+            raise ValueError(f"severity={_fmt(severity)} must be a number in (0, 1]")
+        self.advance(t)
+        if self._flame:
+            self._draught_until = max(t + duration_s, self._draught_until if self._draught_until < INF else t)
+            self._draught_severity = max(float(severity), self._draught_severity)
+            self._reanchor()
+            self._after_change()
         self.advance(t)
 
     # ------------------------------------------------------------ read-outs
@@ -699,6 +883,16 @@ class BurnerModel:
     @property
     def flame(self) -> bool:
         return self._flame
+
+    @property
+    def target_emf_mv(self) -> float:
+        """The EMF the tip is heading for now (its equilibrium in the present state)."""
+        return self._T
+
+    @property
+    def gas_flow_rate(self) -> float:
+        """Gas flowing, as a fraction of the full-flame flow (the level; 0 when the valve is shut)."""
+        return self.level if self.gas_flow else 0.0
 
     def _at(self, t: float | None) -> float:
         if t is None or t == self._t:
@@ -741,6 +935,13 @@ class BurnerModel:
             return 32767  # input pinned to the positive rail: full-scale code, no noise
         d = self._e0 - self._T
         v = self._T if d == 0.0 else self._T + d * _exp((self._t0 - self._t) * self._inv_tau)
+        if self._flicker_sigma or self._flicker:
+            v += self._flicker_at(self._t)
+        elif self._residue:
+            r = self._residue * _exp((self._residue_t - self._t) * self._inv_tau)
+            if -1e-6 < r < 1e-6:
+                self._residue = 0.0
+            v += r
         if self._contact:
             v *= self._load_ratio
         if self._noise:
@@ -751,6 +952,28 @@ class BurnerModel:
         if c < -32768:
             return -32768
         return c
+
+    def _flicker_at(self, t: float) -> float:
+        """Flicker (mV, open circuit) at ``t``: an Ornstein-Uhlenbeck process drawn
+        exactly at the times it is read, so any sampling schedule sees the same
+        statistics (rms ``flicker_mv`` scaled by the level, correlation time
+        ``flicker_tau_s``).  Without a flame it decays and stops."""
+        dt = t - self._flicker_t
+        if dt <= 0.0:
+            return self._flicker
+        if dt != self._flicker_dt:
+            self._flicker_dt = dt
+            self._flicker_decay = _exp(-dt * self._inv_flicker_tau)
+            self._flicker_kick = math.sqrt(1.0 - self._flicker_decay * self._flicker_decay)
+        f = self._flicker * self._flicker_decay
+        sigma = self._flicker_sigma
+        if sigma:
+            f += sigma * self._flicker_kick * self._flicker_gauss(0.0, 1.0)
+        elif -1e-6 < f < 1e-6:
+            f = 0.0
+        self._flicker = f
+        self._flicker_t = t
+        return f
 
     def adc_mv(self, t: float | None = None) -> float | None:
         """Noisy, quantised, clipped ADC reading (mV), or None if the ADC is dead."""
@@ -771,6 +994,8 @@ class BurnerModel:
             "emf_mv": self._emf(t),
             "coil_ma": self.coil_current_a() * 1e3,
             "knob": self.knob,
+            "level": self.level,
+            "draught": self._draught_until < INF,
         }
 
     def __repr__(self) -> str:
@@ -801,7 +1026,10 @@ class Hob:
             if name in self.burners:
                 raise ValueError(f"duplicate burner name {name!r}")
             rng = random.Random(f"hobguard:{seed}:{name}")
-            self.burners[name] = BurnerModel(p, name=name, rng=rng, coil_energised=coil_energised, t0=t0)
+            flicker = random.Random(f"hobguard:{seed}:{name}:flicker")
+            self.burners[name] = BurnerModel(
+                p, name=name, rng=rng, flicker_rng=flicker, coil_energised=coil_energised, t0=t0
+            )
         if not self.burners:
             raise ValueError("a hob needs at least one burner")
 
