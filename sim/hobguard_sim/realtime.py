@@ -25,7 +25,8 @@ from .device import SimDevice
 log = logging.getLogger("hobguard.sim")
 
 ACTIONS_HELP = (
-    "person: ignite [BURNER] | off [BURNER] | blowout [BURNER]; "
+    "person: ignite [BURNER] | off [BURNER] | blowout [BURNER] | turn [BURNER] LEVEL (0.2-1) | "
+    "draught [BURNER] SECONDS; "
     "button: press short|long; faults: weld BURNER | unweld BURNER | open-tc BURNER | "
     "dead-adc on|off | power-loss SECONDS | hang | link on|off | garbage | wifi on|off"
 )
@@ -137,6 +138,25 @@ class PtyDevice:
                     "open-tc": lambda i, t: device.physics.set_fault(i, "open_thermocouple", True, t),
                 }[verb]
                 method(index, device.clock.seconds)
+            elif verb in ("turn", "draught"):
+                # The burner may be left out: 'turn 0.3' turns the first one.
+                if len(rest) == 1:
+                    name, value = None, rest[0]
+                elif len(rest) == 2:
+                    name, value = rest
+                else:
+                    raise ValueError(f"write '{verb} [BURNER] {'LEVEL' if verb == 'turn' else 'SECONDS'}'")
+                try:
+                    number = float(value.rstrip("s") if verb == "draught" else value)
+                except ValueError:
+                    raise ValueError(f"{verb}: {value!r} is not a number") from None
+                index = device.burner_index(name)
+                model = device.physics.models[index]
+                t = max(device.clock.seconds, model.t)
+                if verb == "turn":
+                    model.turn(t, number)
+                else:
+                    model.draught(t, number)
             elif verb == "press":
                 device.press_button(3000 if name == "long" else 200)
             elif verb == "dead-adc":

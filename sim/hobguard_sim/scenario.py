@@ -48,7 +48,7 @@ from hobguard_fw import protocol
 from hobguard_fw import settings as fw_settings
 
 from .device import BOOT_MS, SimDevice
-from .physics import BurnerParams
+from .physics import LEVEL_MIN, BurnerParams
 
 __all__ = [
     "SCENARIO_DIR",
@@ -159,11 +159,21 @@ class Action:
 
 _BURNER_VERBS_PERSON = {"ignite", "off", "blowout"}
 _BURNER_VERBS_FAULT = {"weld", "unweld", "stuck_open", "unstick", "open_tc", "tc_ok"}
-_NEEDS_BURNER = _BURNER_VERBS_PERSON | _BURNER_VERBS_FAULT | {"hold", "contact", "set", "timer", "extend", "cancel"}
+_NEEDS_BURNER = _BURNER_VERBS_PERSON | _BURNER_VERBS_FAULT | {
+    "hold",
+    "turn",
+    "draught",
+    "contact",
+    "set",
+    "timer",
+    "extend",
+    "cancel",
+}
 _HOST_COMMANDS = {"timer", "extend", "cancel", "cut", "lock", "clear_fault", "status", "ping", "hello"}
 
 ACTION_HELP = (
-    "person: 'ignite B', 'hold B 20s', 'off B', 'press short|long|2.5s'; physics: 'blowout B', "
+    "person: 'ignite B', 'hold B 20s', 'off B', 'turn B LEVEL [OVER]' (LEVEL 0.2-1 of full flame, e.g. "
+    "'turn B 0.2 3s'), 'press short|long|2.5s'; physics: 'blowout B', 'draught B 2s [SEVERITY]', "
     "'contact B 0.1' (relay contact ohms), 'set B PARAM VALUE'; host: 'timer B MIN', 'extend B MIN', "
     "'cancel B', 'cut B', 'cut all', 'lock on|off', 'clear_fault [B]', 'status', 'ping', 'hello', "
     "'corrupt <host command>'; faults: 'weld B', 'unweld B', 'stuck_open B', 'unstick B', 'open_tc B', "
@@ -216,6 +226,22 @@ def parse_action(text: Any, names: list[str], where: str) -> Action:
     if verb == "hold":
         count(2, 2)
         return Action(verb, "person", text, burner(), parse_time(args[1], f"{where}: {text!r}: hold time"))
+    if verb == "turn":
+        count(2, 3)
+        name = burner()
+        level = number(1, "the flame level (fraction of full flame)", LEVEL_MIN, 1.0)
+        ramp = parse_time(args[2], f"{where}: {text!r}: turning time") if len(args) > 2 else 0
+        return Action(verb, "person", text, name, level, ramp)
+    if verb == "draught":
+        count(2, 3)
+        name = burner()
+        ms = parse_time(args[1], f"{where}: {text!r}: draught length")
+        if not 0 < ms <= 600_000:
+            raise fail("the draught must last more than 0 s and at most 10 minutes")
+        severity = number(2, "the severity (0-1]", 0.0, 1.0) if len(args) > 2 else 1.0
+        if severity <= 0.0:
+            raise fail("the severity must be more than 0 (1: the tip loses all of the flame's heat)")
+        return Action(verb, "physics", text, name, ms, severity)
     if verb == "press":
         count(1, 1)
         kind = args[0].lower()
@@ -329,6 +355,12 @@ def _describe_action(a: Action, settings: dict[str, Any]) -> str:
         return f"turns the {b} knob off"
     if v == "blowout":
         return f"a draught blows the {b} flame out (gas still flowing)"
+    if v == "turn":
+        over = f" over {_fmt_short(a.extra)}" if a.extra else ""
+        return f"turns the {b} knob to {a.value:g} of full flame{over}"
+    if v == "draught":
+        how = "" if a.extra == 1.0 else f" ({a.extra:g} of its heat)"
+        return f"a draught bends the {b} flame off the thermocouple for {_fmt_short(a.value)}{how}; it keeps burning"
     if v == "press":
         if a.value == "short":
             return "presses the hobguard button briefly (timer +%g min)" % settings["button_timer_min"]
@@ -927,7 +959,6 @@ class _Runner:
         self._pending: set[int] = set()
         self._resets_seen = 0
         self._last_reading: list[tuple[int, float] | None] = [None] * len(self.names)
-        self._hot = [m.params.hot_emf_mv for m in self.models]
         self._steps = 0
         # Hooks. Instance attributes only: nothing in device.py or fakes.py changes.
         physics = dev.physics
@@ -1103,8 +1134,7 @@ class _Runner:
             nxt = m.next_event_time()
             if nxt < math.inf:
                 want = min(want, math.ceil(nxt * 1000 - 1e-6))
-            target = self._hot[i] if flame else 0.0
-            if abs(emf - target) > RECORD_MIN_DELTA_MV:
+            if abs(emf - m.target_emf_mv) > RECORD_MIN_DELTA_MV:
                 want = min(want, now + RECORD_EVERY_MS)
         if want < math.inf:
             want = max(int(want), now + 1)
@@ -1196,6 +1226,12 @@ class _Runner:
             physics.turn_off(idx, t)
         elif v == "blowout":
             physics.blow_out(idx, t)
+        elif v == "turn":
+            model = self.models[idx]
+            model.turn(max(t, model.t), a.value, ramp_s=a.extra / 1000.0)
+        elif v == "draught":
+            model = self.models[idx]
+            model.draught(max(t, model.t), a.value / 1000.0, severity=a.extra)
         elif v == "press":
             if a.value == "short":
                 ms = 200
@@ -1214,7 +1250,6 @@ class _Runner:
             physics.set_param(idx, "r_switch_ohm", a.value, t)
         elif v == "set":
             physics.set_param(idx, a.extra, a.value, t)
-            self._hot[idx] = self.models[idx].params.hot_emf_mv
         elif v == "adc":
             if idx is None:
                 dev.board.adc_dead = bool(a.value)
