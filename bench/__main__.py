@@ -26,6 +26,7 @@ from .common import REPO, Figure
 BENCHMARKS = {
     "sim_speed": "sim_speed",
     "gas_off": "gas_off",
+    "flame_loss": "flame_loss",
     "footprint": "footprint",
     "latency": "latency",
     "bridge_load": "bridge_load",
