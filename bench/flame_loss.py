@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "hold_ms": flameloss.HOLD_MS,
     "window_ms": flameloss.WINDOW_MS,
     "decel": flameloss.DECEL,
+    "onset": flameloss.ONSET,
     "watch_ms": flameloss.WATCH_MS,
 }
 
@@ -68,6 +69,7 @@ SWEEPS: dict[str, list[Any]] = {
     "hold_ms": [2500, 2750, 3000, 3250, 3500, 3750, 4000],
     "k_min": [0.04, 0.05, 0.06, 0.07, 0.08],
     "decel": [0.0, 0.4, 0.6, 0.7, 0.8, 0.9],
+    "onset": [0.0, 0.7, 0.8, 0.85, 0.9, 0.95],
     "window_ms": [500, 750, 1000, 1500],
     "watch_ms": [250, 500, 1000],
 }

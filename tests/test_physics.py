@@ -540,25 +540,252 @@ def test_hob_from_scenario_dicts():
         Hob([])
 
 
+# ------------------------------------------------- flame level, draughts, flicker
+
+QUIET = {"flicker_mv": 0.0, "adc_noise_mv": 0.0}
+
+
+def test_level_curve_defaults_and_derivation():
+    p = BurnerParams()
+    assert (p.simmer_emf_ratio, p.tip_h_exponent, p.flicker_mv, p.flicker_tau_s, p.wet_cool_ratio) == (
+        0.75,
+        0.4,
+        0.2,
+        2.0,
+        0.4,
+    )
+    s = 0.2**0.4
+    assert p.tip_beta == pytest.approx((0.75 - s) / (s * 0.25))
+    assert p.tip_beta == pytest.approx(1.711, abs=1e-3)
+    assert p.level_emf_ratio(1.0) == pytest.approx(1.0)
+    assert p.level_emf_ratio(0.2) == pytest.approx(0.75)
+    ratios = [p.level_emf_ratio(lv) for lv in (0.2, 0.4, 0.6, 0.8, 1.0)]
+    assert ratios == sorted(ratios)
+    assert [round(r, 2) for r in ratios] == [0.75, 0.86, 0.92, 0.97, 1.0]
+    assert [round(p.level_tau_s(lv), 1) for lv in (0.2, 0.4, 0.6, 0.8, 1.0)] == [7.1, 6.2, 5.7, 5.3, 5.0]
+    # The lumped tip after a blow-out: cool/heat = (1 + b) / (1 + b0).
+    assert p.blowout_beta == pytest.approx(2.711 * 5 / 9 - 1, abs=1e-3)
+    assert p.lumped_consistent
+    assert not BurnerParams(heat_tau_s=3.0, cool_tau_s=12.0).lumped_consistent
+    # Every simmer ratio in range gives a positive b for every exponent in range.
+    for n in (0.33, 0.5):
+        for r in (0.6, 0.95):
+            assert BurnerParams(tip_h_exponent=n, simmer_emf_ratio=r).tip_beta > 0
+
+
+@pytest.mark.parametrize("name, bad", [("simmer_emf_ratio", 0.5), ("tip_h_exponent", 0.6), ("flicker_mv", -0.1)])
+def test_level_parameters_are_validated(name, bad):
+    with pytest.raises(ValueError, match=name):
+        BurnerParams.from_dict({name: bad})
+
+
+def test_turn_moves_to_the_level_equilibrium_with_its_time_constant():
+    b = steady(BurnerParams(**QUIET))
+    assert b.emf_mv() == pytest.approx(25.0)
+    b.turn(300.0, 0.2)
+    assert b.level == 0.2 and b.flame and b.gas_flow_rate == 0.2
+    assert b.target_emf_mv == pytest.approx(18.75)
+    tau = b.params.level_tau_s(0.2)
+    # One time constant later the EMF has gone 1 - 1/e of the way.
+    assert b.emf_mv(300.0 + tau) == pytest.approx(18.75 + 6.25 / math.e, abs=1e-9)
+    b.advance(500.0)
+    assert b.emf_mv() == pytest.approx(18.75) and b.coil_current_a() == pytest.approx(0.150)
+    assert b.valve_open, "a healthy hob holds at the lowest simmer"
+    assert b.adc_mv() == pytest.approx(18.75 * 0.52, abs=LSB_MV)
+    # And back up: heading for full with full flame's time constant.
+    b.turn(500.0, 1.0)
+    assert b.emf_mv(505.0) == pytest.approx(25.0 - 6.25 / math.e, abs=1e-9)
+
+
+def test_slow_turn_moves_the_level_in_steps_and_lands_on_it():
+    b = steady(BurnerParams(**QUIET))
+    fast = steady(BurnerParams(**QUIET))
+    b.turn(300.0, 0.2, ramp_s=4.0)
+    fast.turn(300.0, 0.2)
+    b.advance(302.05)
+    assert 0.5 < b.level < 0.7  # halfway through the turn
+    # The slow turn's EMF lags the quick one's.
+    assert b.emf_mv() > fast.emf_mv(302.05) + 1.0
+    b.advance(303.95)
+    assert b.level == pytest.approx(0.22)
+    b.advance(304.0)
+    assert b.level == 0.2
+    steps = [t for t, kind in b.events if kind == "level_step"]
+    assert len(steps) == 40 and steps[0] == pytest.approx(300.1) and steps[-1] == pytest.approx(304.0)
+    # Both end at the same level.
+    assert b.emf_mv(400.0) == pytest.approx(fast.emf_mv(400.0), rel=1e-6)
+
+
+def test_turn_rejects_levels_outside_the_knob():
+    b = steady()
+    for bad in (0.1, 1.2, float("nan"), "low"):
+        with pytest.raises(ValueError, match="level"):
+            b.turn(300.0, bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="ramp_s"):
+        b.turn(300.0, 0.5, ramp_s=-1.0)
+    assert b.level == 1.0
+
+
+def test_lighting_is_at_full_flame_and_an_off_knob_only_turns():
+    b = BurnerModel(BurnerParams(**QUIET), coil_energised=True)
+    b.turn(1.0, 0.3)
+    assert not b.valve_open and not b.flame and b.gas_flow_rate == 0.0
+    b.press_knob(2.0)
+    assert b.level == 1.0 and b.target_emf_mv == pytest.approx(25.0)
+
+
+def test_short_draught_bends_the_flame_and_it_recovers():
+    b = steady(BurnerParams(**QUIET))
+    b.draught(300.0, 2.9)
+    assert b.flame and b.target_emf_mv == 0.0
+    # Severity 1: it cools exactly as after a blow-out while the draught lasts.
+    assert b.emf_mv(302.9) == pytest.approx(25.0 * math.exp(-2.9 / 9.0), abs=1e-9)
+    assert b.emf_mv() == pytest.approx(18.12, abs=0.01)
+    assert b.valve_open and b.flame
+    assert any(kind == "draught_end" for _, kind in b.events)
+    assert b.target_emf_mv == pytest.approx(25.0)
+    b.advance(302.9 + 5.0)  # one heating time constant after it
+    assert b.emf_mv() == pytest.approx(25.0 - (25.0 - 25.0 * math.exp(-2.9 / 9.0)) / math.e, abs=1e-9)
+    assert b.truth()["draught"] is False and b.truth()["level"] == 1.0
+
+
+def test_partial_draught_heads_for_part_of_the_heat():
+    b = steady(BurnerParams(**QUIET))
+    b.draught(300.0, 60.0, severity=0.5)
+    b.advance(359.0)
+    assert b.emf_mv() == pytest.approx(12.5, abs=0.01)
+    with pytest.raises(ValueError, match="severity"):
+        b.draught(360.0, 1.0, severity=0.0)
+    with pytest.raises(ValueError, match="duration_s"):
+        b.draught(360.0, float("inf"))
+
+
+def test_draught_on_a_weak_combination_drops_the_magnet():
+    weak = BurnerParams(tc_aging=AGED, drop_out_a=0.11, hold_hysteresis=0.9, **QUIET)
+    b = steady(weak)
+    b.draught(300.0, 2.9)
+    b.advance(320.0)
+    assert not b.valve_open and not b.flame
+    drop = [t for t, kind in b.events if kind == "magnet_drop"]
+    # 18 e^(-t/9) = 110 mA x 125 mOhm = 13.75 mV
+    assert drop == [pytest.approx(300.0 + 9 * math.log(18.0 / 13.75) + 0.05)]
+
+
+def test_simmer_holds_on_a_healthy_hob_but_not_on_a_worn_combination():
+    assert steady(BurnerParams(**QUIET)).params.level_emf_ratio(0.2) * 25.0 / 0.125 / 1000 > 0.040
+    weak = BurnerParams(tc_aging=AGED, drop_out_a=0.11, hold_hysteresis=0.9, **QUIET)
+    b = steady(weak)
+    assert b.valve_open and b.coil_current_a() == pytest.approx(0.144)
+    b.turn(300.0, 0.2)
+    b.advance(400.0)
+    assert not b.valve_open and not b.flame and b.gas_flow_rate == 0.0
+    drop = [t for t, kind in b.events if kind == "magnet_drop"]
+    # heading for 13.5 mV (108 mA), drops at 13.75 mV (110 mA): tau(0.2) ln(4.5 / 0.25)
+    assert drop == [pytest.approx(300.0 + weak.level_tau_s(0.2) * math.log(18.0) + 0.05)]
+    assert drop[0] - 300.0 == pytest.approx(20.7, abs=0.05)
+
+
+def test_blow_out_at_simmer_and_boil_over_close_the_valve_by_themselves():
+    b = steady(BurnerParams(**QUIET))
+    b.turn(300.0, 0.2)
+    b.advance(600.0)
+    b.blow_out(600.0)
+    b.advance(700.0)
+    drop = [t for t, kind in b.events if kind == "magnet_drop"]
+    assert drop == [pytest.approx(600.0 + 9 * math.log(18.75 / 5.0) + 0.05)]
+    w = steady(BurnerParams(**QUIET))
+    w.boil_over(300.0)
+    assert w.wet and not w.flame
+    w.advance(400.0)
+    drop = [t for t, kind in w.events if kind == "magnet_drop"]
+    assert drop == [pytest.approx(300.0 + 9 * 0.4 * math.log(5.0) + 0.05)]
+    w.press_knob(401.0)
+    assert not w.wet
+
+
+def test_flicker_statistics_match_its_parameters():
+    b = steady(BurnerParams(adc_noise_mv=0.0))
+    dt = 0.25
+    xs = []
+    for k in range(40_000):
+        v = b.adc_mv(301.0 + k * dt)
+        assert v is not None
+        xs.append(v / 0.52 - 25.0)  # back to the open-circuit EMF (loaded: 65/125 of it)
+    n = len(xs)
+    mean = sum(xs) / n
+    var = sum((x - mean) ** 2 for x in xs) / n
+    assert abs(mean) < 0.02
+    assert math.sqrt(var) == pytest.approx(0.2, rel=0.08)  # quantisation adds LSB^2/12, negligible
+    lag = round(2.0 / dt)  # one correlation time
+    cov = sum((xs[i] - mean) * (xs[i + lag] - mean) for i in range(n - lag)) / (n - lag)
+    assert cov / var == pytest.approx(math.exp(-1.0), abs=0.08)
+
+
+def test_flicker_scales_with_the_level_and_stops_with_the_flame():
+    b = steady(BurnerParams(adc_noise_mv=0.0))
+    b.turn(300.0, 0.2)
+    b.advance(400.0)
+    xs = [b.adc_mv(400.0 + k * 2.0) / 0.52 - 18.75 for k in range(3000)]  # type: ignore[operator]
+    assert math.sqrt(sum(x * x for x in xs) / len(xs)) == pytest.approx(0.2 * 0.75, rel=0.1)
+    b.blow_out(7000.0)
+    # The deviation it had decays with the cooling: the reading is smooth.
+    reads = [b.adc_mv(7000.0 + k * 0.25) for k in range(1, 40)]
+    steps = [reads[i] - reads[i + 1] for i in range(len(reads) - 1)]  # type: ignore[operator]
+    assert all(s > 0 for s in steps)
+
+
+def test_flicker_draws_from_its_own_stream():
+    """The same seed gives the same ADC noise with or without flicker."""
+    a = Hob({"x": {"flicker_mv": 0.5}}, seed=3, coil_energised=True)["x"]
+    q = Hob({"x": {"flicker_mv": 0.0}}, seed=3, coil_energised=True)["x"]
+    for m in (a, q):
+        m.press_knob(0.0)
+        m.advance(300.0)
+    diffs = [a.adc_mv(300.0 + 0.1 * k) - q.adc_mv(300.0 + 0.1 * k) for k in range(1, 2000)]  # type: ignore[operator]
+    # The difference is the flicker alone: strongly correlated from one 0.1 s read to the next
+    # (white ADC noise in it would make neighbouring differences unrelated).
+    m = sum(diffs) / len(diffs)
+    c0 = sum((d - m) ** 2 for d in diffs)
+    c1 = sum((diffs[i] - m) * (diffs[i + 1] - m) for i in range(len(diffs) - 1))
+    assert c1 / c0 > 0.9
+
+
 # ------------------------------------------------------------- properties
 
 _ACTIONS = st.lists(
     st.tuples(
         st.floats(min_value=0.0, max_value=30.0, allow_nan=False),
-        st.sampled_from(["press", "release", "off", "blow", "coil_on", "coil_off", "weld", "unweld", "tc_open"]),
+        st.sampled_from(
+            [
+                "press",
+                "release",
+                "off",
+                "blow",
+                "boil",
+                "coil_on",
+                "coil_off",
+                "weld",
+                "unweld",
+                "tc_open",
+                "simmer",
+                "slow_full",
+                "draught",
+            ]
+        ),
     ),
     max_size=25,
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(_ACTIONS, st.integers(min_value=0, max_value=3))
+@given(_ACTIONS, st.integers(min_value=0, max_value=4))
 def test_invariants_under_random_actions(actions, which):
     params = [
         BurnerParams(),
         BurnerParams(r_switch_ohm=0.1, tc_aging=AGED, drop_out_a=WORN),
         BurnerParams(r_switch_ohm=0.010, tc_aging=AGED, drop_out_a=WORN),
         BurnerParams(relay_operate_s=0.0, relay_release_s=0.0, drop_out_time_s=0.0),
+        BurnerParams(tc_aging=AGED, drop_out_a=0.11, hold_hysteresis=0.9),
     ][which]
     b = BurnerModel(params, coil_energised=True)
     t = 0.0
@@ -579,6 +806,10 @@ def test_invariants_under_random_actions(actions, which):
             "release": lambda t: b.release_knob(t),
             "off": lambda t: b.turn_off(t),
             "blow": lambda t: b.blow_out(t),
+            "boil": lambda t: b.boil_over(t),
+            "simmer": lambda t: b.turn(t, 0.2),
+            "slow_full": lambda t: b.turn(t, 1.0, ramp_s=3.0),
+            "draught": lambda t: b.draught(t, 2.5),
             "coil_on": lambda t: b.set_coil(True, t),
             "coil_off": lambda t: b.set_coil(False, t),
             "weld": lambda t: b.set_relay_welded(True, t),

@@ -20,7 +20,9 @@
 #       lasts, then v rises again.
 # So it fires when k has stayed at least K_MIN for HOLD_MS and has not
 # slowed down (the last window's k >= DECEL x the fall's average): the EMF
-# heads for zero, for longer than a draught under 3 s can last.
+# heads for zero, for longer than a draught under 3 s can last. A fall that
+# began slower than it goes on (a draught or a blow-out right after a
+# turn-down) is timed from where the present rate set in (ONSET).
 import math
 from array import array
 
@@ -41,6 +43,7 @@ ARM_MV = 1.0  # below this no flame is burning (weakest simmer: ~3.8 mV)
 ARM_MS = 2000  # a flame must look steady or rising this long to be watched
 WATCH_MS = 500  # sampling period it needs while a flame burns
 FAST_MS = 250  # and while a fall is being watched
+ONSET = 0.85  # a fall whose first window is slower than ONSET x the rest began later
 
 
 def _ticks_diff(end, start):
@@ -59,6 +62,7 @@ class FlameLossDetector:
         hold_ms=HOLD_MS,
         window_ms=WINDOW_MS,
         decel=DECEL,
+        onset=ONSET,
         arm_mv=ARM_MV,
         arm_ms=ARM_MS,
         watch_ms=WATCH_MS,
@@ -68,6 +72,7 @@ class FlameLossDetector:
         self.hold_ms = hold_ms
         self.window_ms = window_ms
         self.decel = decel
+        self.onset = onset
         self.arm_mv = arm_mv
         self.arm_ms = arm_ms
         self.watch_ms = watch_ms
@@ -192,7 +197,7 @@ class FlameLossDetector:
                 break
             k_first = (self._fall_y - self._y[j]) * 1000.0 / first
             k_rest = (self._y[j] - y) * 1000.0 / rest
-            if k_first >= self.decel * k_rest:
+            if k_first >= self.onset * k_rest:
                 break
             self._fall_since = self._t[i]
             self._fall_y = self._y[i]

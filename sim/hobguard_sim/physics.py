@@ -21,10 +21,64 @@ The chain, per burner
     emf(t) = T + (e0 - T) * exp(-(t - t0) / tau)
 
 from the last change point ``(t0, e0)``.  ``T = emf_hot_mv * tc_aging`` while
-the flame burns, else 0.  ``tau = heat_tau_s`` while the flame burns, else
-``cool_tau_s``.  [PHYSICS: Thermocouple / open-circuit EMF 25 mV (18-30);
-heating time constant 5 s (3-7, G); cooling time constant 9 s (6-12, G)].  The
-loop current does not heat or cool the junction (Peltier/Joule effects ignored).
+the flame burns at full, else 0.  ``tau = heat_tau_s`` while the flame burns at
+full, else ``cool_tau_s``.  [PHYSICS: Thermocouple / open-circuit EMF 25 mV
+(18-30); heating time constant 5 s (3-7, G); cooling time constant 9 s (6-12,
+G)].  The loop current does not heat or cool the junction (Peltier/Joule effects
+ignored).
+
+**Flame level** (``turn(t, level, ramp_s)``; ``LEVEL_MIN`` = 0.2 is the lowest
+simmer, 1.0 full; lighting is always at full).  No source gives the EMF against
+the flame size [PHYSICS: "no source found: derive it"], so it is derived, grade
+G.  The tip is one lumped thermal mass ``C``, heated by convection from the
+flame gas (conductance ``hA``) and losing heat down its sheath to the burner
+and by radiation (linearised conductance ``G``).  In a flame at ``level``::
+
+    C dT/dt = hA(level) (T_gas - T) - G (T - T_room)
+    hA(level) = hA(1) * level**n         (n = tip_h_exponent)
+
+The gas leaves the ports at a speed proportional to the flow, so the level;
+for a small cylinder in cross-flow Nu ~ Re**m with m = 0.385 (Re 4-40) to 0.466
+(Re 40-4000) (Hilpert's correlation, e.g. Incropera & DeWitt, Fundamentals of
+Heat and Mass Transfer, table 7.2) -- a tip of ~3 mm in flame gas at ~1-3 m/s
+has Re of order 10-50: n = 0.4 (0.33-0.5, M).  The tip is assumed inside the
+flame at every level (makers place it so that the simmer flame still licks it);
+``T_gas`` then does not depend on the level.  With ``b = hA(1)/G`` and
+``g = level**n`` the equilibrium and the time constant are::
+
+    T(level) = T(1) * g (1 + b) / (1 + b g)
+    tau(level) = heat_tau_s * (1 + b) / (1 + b g)
+
+``b`` is solved from ``simmer_emf_ratio`` (EMF at 0.2 / EMF at full; 0.75,
+0.6-0.95, G): ``b = (r - s) / (s (1 - r))`` with ``s = 0.2**n``.  Defaults:
+b = 1.71, EMF 75 / 86 / 92 / 97 % of full at levels 0.2 / 0.4 / 0.6 / 0.8, tau
+7.1 / 6.2 / 5.7 / 5.3 s.  The same lumped tip after a blow-out (cold gas and room
+air, ``b0``) gives ``cool_tau / heat_tau = (1 + b) / (1 + b0)``: ``b0 >= 0``
+needs ``1 + b >= cool_tau / heat_tau``.  Combinations that break it are
+accepted (``BurnerParams.lumped_consistent`` is False; defaults: b0 = 0.51) but
+are not physical in this model; the flame-loss study reports them apart.
+Consequence used by the detector: a turn-down's EMF falls, relative to itself,
+at most ``(1 - s) / (1 + b0)`` (about half) as fast as the same burner's EMF
+after a blow-out.  A slow turn moves the level in steps of ``RAMP_STEP_S``.
+
+**Draughts** (``draught(t, duration_s, severity)``) bend the flame off the tip
+for a while; the flame keeps burning [PHYSICS: draughts and boil-overs, M].
+Meanwhile the tip heads for ``(1 - severity) T(level)`` with ``1/tau =
+(1 - severity)/tau(level) + severity/cool_tau_s`` (severity 1, the default and
+the worst case, cools it exactly as a blow-out would); then it heats back.
+**Boil-over** (``boil_over(t)``): the flame goes out and the wet tip cools with
+``cool_tau_s * wet_cool_ratio`` (0.4, 0.1-1, G: water evaporating from the tip)
+until it is lit again.
+
+**Flicker**: the flame's fluctuations reach the EMF through the tip's lag
+(10-20 Hz flame flicker is attenuated ~300x by a tau of seconds; what remains
+is slow wander from room air, pots and the person).  Modelled as an
+Ornstein-Uhlenbeck process added to the *reading*: rms ``flicker_mv`` (0.2 mV,
+0-1 mV, G) scaled with ``T(level)/emf_hot_mv``, correlation time
+``flicker_tau_s`` (2 s, 0.2-10 s, G), drawn exactly at each reading from its
+own random stream.  When the flame goes out the deviation it had decays with the
+cooling.  The magnet sees the smooth EMF (flicker of tenths of a millivolt only
+matters within that much of the drop-out EMF).
 
 **Loop** (thermocouple -> wiring -> relay contact -> magnet coil)::
 
@@ -128,6 +182,16 @@ valve closes after a blow-out                   14.53 s (9 ln 5 + 0.05)
   ... 100 mΩ relay / aged TC / both             9.65 s / 11.58 s / 6.70 s
 cut: coil off -> contact open -> magnet drops   +5 ms -> +55 ms (never pulls in again)
 EMF 3 s after a cut                             25 e^(-1/3) = 17.9 mV
+lowest simmer (0.2): EMF / current               18.75 mV / 150 mA (holds)
+  valve closes after a blow-out at simmer       11.95 s (9 ln 3.75 + 0.05)
+boil-over at full: valve closes after           5.84 s (3.6 ln 5 + 0.05)
+2.9 s draught at full, severity 1: EMF          25 e^(-2.9/9) = 18.1 mV (145 mA)
+aged TC (18 mV) + magnet dropping at 110 mA     lights (144 mA; hold 122 mA at
+  (hysteresis 0.9):                             hysteresis 0.9) but at simmer
+                                                gets 108 mA: the valve closes
+                                                20.7 s after a turn-down; a
+                                                2.9 s draught at full drops it
+                                                too (104 mA)
 aged TC (18 mV) + worn magnet (drop 120 mA):
   100 mΩ relay                                  83.7 mA: never holds
   10 mΩ relay                                   144 mA: between drop-out and hold
@@ -445,9 +509,11 @@ class BurnerModel:
         self.supply = True
         self._flame = False
         self.level = 1.0  # flame level set by the knob, LEVEL_MIN..1.0 of full
-        self._ramp_to = 1.0  # a slow turn in progress: target level,
-        self._ramp_rate = 0.0  # level per second (signed),
-        self._stair_at = INF  # and the time of the next level step
+        # A slow turn in progress: from, to, start, steps, steps done, next step time.
+        self._ramp_from = self._ramp_to = 1.0
+        self._ramp_t0 = 0.0
+        self._ramp_n = self._ramp_k = 0
+        self._stair_at = INF
         self._draught_until = INF  # a draught bends the flame off the tip until then
         self._draught_severity = 0.0
         self.wet = False  # the tip was wetted by a boil-over (until relit)
@@ -650,13 +716,14 @@ class BurnerModel:
 
     def _stair(self, t: float) -> None:
         """One step of a slow turn: the level moves on; the last step lands on the target."""
-        level = self.level + self._ramp_rate * RAMP_STEP_S
-        if (self._ramp_rate > 0.0 and level >= self._ramp_to) or (self._ramp_rate < 0.0 and level <= self._ramp_to):
+        self._ramp_k += 1
+        k, n = self._ramp_k, self._ramp_n
+        if k >= n:
             self.level = self._ramp_to
             self._stair_at = INF
         else:
-            self.level = level
-            self._stair_at = t + RAMP_STEP_S
+            self.level = self._ramp_from + (self._ramp_to - self._ramp_from) * k / n
+            self._stair_at = self._ramp_t0 + (k + 1) * RAMP_STEP_S
 
     def _release(self) -> None:
         self.knob = KNOB_ON
@@ -843,9 +910,9 @@ class BurnerModel:
             self.level = level
             self._stair_at = INF
         else:
-            self._ramp_to = level
-            self._ramp_rate = (level - self.level) / (steps * RAMP_STEP_S)
-            self._stair(t)
+            self._ramp_from, self._ramp_to = self.level, level
+            self._ramp_t0, self._ramp_n, self._ramp_k = t, steps, 0
+            self._stair_at = t + RAMP_STEP_S  # the last step lands on the level at t + steps x RAMP_STEP_S
         self._reanchor()
         self._after_change()
         self.advance(t)
