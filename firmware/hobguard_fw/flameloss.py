@@ -127,6 +127,7 @@ class FlameLossDetector:
             return False
         y = math.log(mv) if mv > self.arm_mv * 0.25 else self._ln_floor
         k = None  # log-rate over at least one window
+        k_half = None  # and over at least half a window: quicker to see a rise
         step = 0.0  # log-rate over the last step
         n = self._n
         if n:
@@ -135,7 +136,9 @@ class FlameLossDetector:
             if span <= 0:
                 return False  # not a new sample
             step = (self._y[i] - y) * 1000.0 / span
-            for _ in range(n):  # the newest sample at least one window old
+            for _ in range(n):  # the newest samples half and one window old
+                if k_half is None and 2 * span >= self.window_ms:
+                    k_half = (self._y[i] - y) * 1000.0 / span
                 if span >= self.window_ms:
                     k = (self._y[i] - y) * 1000.0 / span
                     break
@@ -203,9 +206,10 @@ class FlameLossDetector:
             self._fall_y = self._y[i]
             age = _ticks_diff(now, self._fall_since)
         # A dead flame cools at one rate; a turn-down slows down as the tip
-        # nears its new level (the last window's k < DECEL x the average).
+        # nears its new level, and the end of a draught turns the fall into a
+        # rise: the last half window's rate < DECEL x the fall's average.
         k_all = (self._fall_y - y) * 1000.0 / age
-        if age >= self.hold_ms and k >= k_min and k >= self.decel * k_all:
+        if age >= self.hold_ms and k >= k_min and k_half >= self.decel * k_all:
             self.fired = True
             return True
         return False

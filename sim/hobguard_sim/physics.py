@@ -75,7 +75,8 @@ until it is lit again.
 is slow wander from room air, pots and the person).  Modelled as an
 Ornstein-Uhlenbeck process added to the *reading*: rms ``flicker_mv`` (0.2 mV,
 0-1 mV, G) scaled with ``T(level)/emf_hot_mv``, correlation time
-``flicker_tau_s`` (2 s, 0.2-10 s, G), drawn exactly at each reading from its
+``flicker_tau_s`` (2 s, 1-10 s, G: a tip that lags by seconds cannot wander
+faster; quicker jitter is electrical, ``adc_noise_mv``), drawn exactly at each reading from its
 own random stream.  When the flame goes out the deviation it had decays with the
 cooling.  The magnet sees the smooth EMF (flicker of tenths of a millivolt only
 matters within that much of the drop-out EMF).
@@ -268,7 +269,7 @@ PARAM_SPECS: dict[str, _Spec] = {
     "simmer_emf_ratio": _Spec(0.6, 0.95, "", "G", "EMF at the lowest level (0.2 of full) / EMF at full flame"),
     "tip_h_exponent": _Spec(0.33, 0.5, "", "M", "tip heat transfer ~ gas speed^n (cylinder in cross-flow, Hilpert)"),
     "flicker_mv": _Spec(0.0, 1.0, "mV", "G", "flame flicker on the open-circuit EMF at full flame, rms"),
-    "flicker_tau_s": _Spec(0.2, 10.0, "s", "G", "correlation time of the flicker seen through the tip's lag"),
+    "flicker_tau_s": _Spec(1.0, 10.0, "s", "G", "correlation time of the flicker seen through the tip's lag"),
     "wet_cool_ratio": _Spec(0.1, 1.0, "", "G", "cooling time constant of a tip wetted by a boil-over / dry"),
     "relay_operate_s": _Spec(0.0, 0.1, "s", "G*", "coil energised -> contact closed"),
     "relay_release_s": _Spec(0.0, 0.1, "s", "G*", "coil de-energised -> contact open"),
