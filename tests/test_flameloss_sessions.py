@@ -23,9 +23,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from hobguard_sim.cooking import EDGE_KINDS, Outcome, edge_session, random_session, run_session
-
 from hobguard_fw.flameloss import FlameLossDetector
+from hobguard_sim.cooking import EDGE_KINDS, Outcome, edge_session, random_session, run_session
 
 BOUND_S = 5.0
 
