@@ -119,7 +119,9 @@ def test_firmware_reads_the_thermocouple_through_the_fake():
     assert state is not None
     left = state["burners"][0]
     assert left["flame"] == "on" and left["gas"] == "open"
-    assert left["tc_mv"] == pytest.approx(truth(dev)["tc_mv"], abs=0.1)
+    # The truth is the smooth EMF; the reading carries the flame's flicker
+    # (0.1 mV rms loaded with the defaults) and the ADC's noise.
+    assert left["tc_mv"] == pytest.approx(truth(dev)["tc_mv"], abs=0.5)
 
 
 def test_dead_adc_is_a_sensor_fault_and_the_timer_still_cuts():
