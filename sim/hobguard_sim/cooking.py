@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +39,6 @@ __all__ = [
     "draught_session",
     "EDGE_KINDS",
     "run_session",
-    "sessions",
     "FULL_FLOW_L_PER_S",
 ]
 
@@ -397,15 +395,3 @@ def _gas_after(m: BurnerModel, acts: list[Action], t_out: float) -> bool:
         if a.t == t_out and a.kind == "off":
             return False
     return m.gas_flow or any(te > t_out for te, kind in m.events if kind == "magnet_drop")
-
-
-def sessions(
-    n: int,
-    seed: int = 0,
-    factory: Callable[[random.Random], Session] | None = None,
-) -> Iterable[Session]:
-    """``n`` random sessions from one seed (reproducible)."""
-    rng = random.Random(seed)
-    make = factory or random_session
-    for _ in range(n):
-        yield make(rng)

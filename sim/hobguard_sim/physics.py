@@ -979,7 +979,8 @@ class BurnerModel:
         return 0.0
 
     def tc_mv_true(self, t: float | None = None) -> float:
-        """Noise-free voltage across the thermocouple terminals (what the ADC ideally sees)."""
+        """Noise-free voltage across the thermocouple terminals (what the ADC ideally sees;
+        the readings add the flame's flicker and the ADC's noise)."""
         t = self._at(t)
         if self.tc_open:
             return self._fs_top_mv
