@@ -48,6 +48,8 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:.2f} ms"
     if unit == "s":
         return f"{value:.2f} s"
+    if unit == "L":
+        return f"{value:.3f} L"
     return f"{value:g} {unit}"
 
 
