@@ -193,6 +193,22 @@ def test_relay_movements_and_bad_readings_start_over():
     assert not det4.feed(20000, 1.0, True) and det4.armed
 
 
+def test_sparse_sampling_never_breaks_it():
+    # A caller that ignores period_ms() and reads every 2.5 s, then every 0.7 s:
+    # slower verdicts, but no error and no false one.
+    for period in (2500, 700):
+        for events in ([(30.0, 0.0, 9.0)], [(30.0, HOT * 0.6, 5.1), (31.0, 0.0, 6.0), (33.9, HOT * 0.6, 5.1)]):
+            det = flameloss.FlameLossDetector()
+            tip = Tip(HOT, events)
+            fired = []
+            t_ms = 0
+            while t_ms <= 60000:
+                if det.feed(t_ms, tip.read(t_ms / 1000.0), True):
+                    fired.append(t_ms)
+                t_ms += period
+            assert len(fired) == (1 if len(events) == 1 else 0), (period, events, fired)
+
+
 def test_works_across_the_tick_wrap():
     start = (1 << 30) - 35000  # the blow-out happens right after the wrap
     _, fired = run(Tip(HOT, [(36.0, 0.0, 9.0)]), 50.0, start_ticks=start)
