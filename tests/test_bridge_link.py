@@ -3,149 +3,46 @@ hello, request ids and replies, timeouts, garbage, silence, unplugging."""
 
 from __future__ import annotations
 
-import os
-import select
 import threading
 import time
-import tty
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import wait_for
+from fakedevice import FakeDevice
 from hobguard.device_link import DeviceLink, Reply
-from hobguard_fw import protocol
-
-
-class FakeDevice:
-    """Answers hello/status/cut like a device would; can be told to stay
-    silent, refuse, talk garbage, or be unplugged."""
-
-    def __init__(
-        self, link_path: Path, device_id: str = "fake-1", burners: tuple[str, ...] = ("left", "right")
-    ) -> None:
-        self.link_path = link_path
-        self.device_id = device_id
-        self.burners = list(burners)
-        self.answer = True  # reply to commands
-        self.answer_hello = True
-        self.refuse: dict[str, tuple[str, str]] = {}  # cmd -> (code, msg)
-        self.received: list[tuple[int, str, dict]] = []
-        self.master = -1
-        self.slave = -1
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self.plug()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def plug(self) -> None:
-        with self._lock:
-            self.master, self.slave = os.openpty()
-            tty.setraw(self.slave)
-            tmp = self.link_path.with_name(self.link_path.name + ".new")
-            if tmp.is_symlink():
-                tmp.unlink()
-            tmp.symlink_to(os.ttyname(self.slave))
-            os.replace(tmp, self.link_path)
-
-    def unplug(self) -> None:
-        with self._lock:
-            for fd in (self.master, self.slave):
-                os.close(fd)
-            self.master = self.slave = -1
-            self.link_path.unlink()
-
-    def send(self, message: dict[str, Any] | bytes) -> None:
-        data = message if isinstance(message, bytes) else protocol.encode(message).encode()
-        with self._lock:
-            if self.master >= 0:
-                os.write(self.master, data)
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "t": "state",
-            "device": self.device_id,
-            "locked": False,
-            "fault": None,
-            "uptime_s": 1,
-            "reset_cause": "power_on",
-            "events_dropped": 0,
-            "burners": [
-                {"id": b, "gas": "closed", "relay": "closed", "flame": "off", "tc_mv": 0.0} for b in self.burners
-            ],
-        }
-
-    def _run(self) -> None:
-        reader = protocol.LineReader(protocol.MAX_REQUEST)
-        while not self._stop.is_set():
-            master = self.master
-            if master < 0:
-                time.sleep(0.01)
-                continue
-            try:
-                ready, _, _ = select.select([master], [], [], 0.05)
-                data = os.read(master, 4096) if ready else b""
-            except OSError:
-                continue
-            for line in reader.feed(data):
-                if not line:
-                    continue
-                try:
-                    request_id, cmd, args = protocol.parse_request(line)
-                except protocol.ProtocolError as err:
-                    self.send(protocol.reply_error(err.code, err.message, err.request_id))
-                    continue
-                self.received.append((request_id, cmd, args))
-                if cmd == "hello":
-                    if self.answer_hello:
-                        self.send(
-                            protocol.reply_ok(
-                                request_id,
-                                proto=1,
-                                fw="9.9",
-                                device=self.device_id,
-                                burners=self.burners,
-                                timer_max_min=720,
-                                warn_before_s=60,
-                                heartbeat_s=1,
-                            )
-                        )
-                elif not self.answer:
-                    continue
-                elif cmd in self.refuse:
-                    self.send(protocol.reply_error(*self.refuse[cmd], request_id))
-                else:
-                    self.send(protocol.reply_ok(request_id, state=self.state()))
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(2)
-        if self.master >= 0:
-            self.unplug()
 
 
 class Listener:
+    """Records what a link tells the bridge, with the device id it says it is for."""
+
     def __init__(self) -> None:
         self.hellos: list[dict] = []
-        self.states: list[dict] = []
-        self.events: list[dict] = []
-        self.availability: list[tuple[bool, str]] = []
+        self.states: list[tuple[str, dict]] = []
+        self.events: list[tuple[str, dict]] = []
+        self.availability: list[tuple[str, bool, str]] = []
+        self.problems: list[tuple[str | None, str, str]] = []
         self.explode = False
+        self.refuse: set[str] = set()
 
-    def on_hello(self, link: DeviceLink, info: dict) -> None:
+    def on_hello(self, link: DeviceLink, info: dict) -> bool:
         self.hellos.append(info)
+        return info["device"] not in self.refuse
 
-    def on_state(self, link: DeviceLink, frame: dict) -> None:
+    def on_state(self, link: DeviceLink, device_id: str, frame: dict) -> None:
         if self.explode:
             raise RuntimeError("listener bug")
-        self.states.append(frame)
+        self.states.append((device_id, frame))
 
-    def on_event(self, link: DeviceLink, frame: dict) -> None:
-        self.events.append(frame)
+    def on_event(self, link: DeviceLink, device_id: str, frame: dict) -> None:
+        self.events.append((device_id, frame))
 
-    def on_availability(self, link: DeviceLink, online: bool, reason: str) -> None:
-        self.availability.append((online, reason))
+    def on_availability(self, link: DeviceLink, device_id: str, online: bool, reason: str) -> None:
+        self.availability.append((device_id, online, reason))
+
+    def on_problem(self, link: DeviceLink, device_id: str | None, kind: str, detail: str) -> None:
+        self.problems.append((device_id, kind, detail))
 
 
 @pytest.fixture
@@ -190,7 +87,7 @@ def test_hello_then_command_with_request_id(rig) -> None:
     assert link.device_id == "fake-1"
     wait_for(lambda: listener.states, what="the status snapshot after hello")
     reply = call(link, "cut", burner="left")
-    assert reply.ok and reply.cmd == "cut" and reply.state["device"] == "fake-1"
+    assert reply.ok and reply.cmd == "cut" and reply.state["device"] == "fake-1" and reply.device == "fake-1"
     assert reply.latency_s >= 0
     ids = [r[0] for r in device.received]
     assert len(ids) == len(set(ids)), "request ids are unique"
@@ -240,7 +137,7 @@ def test_garbage_on_the_line_is_ignored(rig) -> None:
     device.send(b"x" * 5000 + b"\n")  # over-long
     device.send({"t": "evt", "event_type": "ignited", "burner": "left", "seq": 5})
     wait_for(lambda: listener.events, what="the good event after the garbage")
-    assert listener.events[0]["event_type"] == "ignited"
+    assert listener.events[0] == ("fake-1", {"t": "evt", "event_type": "ignited", "burner": "left", "seq": 5})
     assert link.stats.bad_lines >= 3
     assert call(link, "ping").ok
 
@@ -249,10 +146,10 @@ def test_silence_makes_the_device_offline_and_frames_bring_it_back(rig) -> None:
     device, listener, make = rig
     link = make(offline_after_s=0.5)
     wait_for(lambda: link.online)
-    wait_for(lambda: listener.availability and listener.availability[-1][0] is False, 5, what="offline by silence")
-    assert "silent" in listener.availability[-1][1]
+    wait_for(lambda: listener.availability and listener.availability[-1][1] is False, 5, what="offline by silence")
+    assert "silent" in listener.availability[-1][2]
     device.send(device.state())
-    wait_for(lambda: listener.availability[-1][0] is True, 5, what="online again")
+    wait_for(lambda: listener.availability[-1][1] is True, 5, what="online again")
 
 
 def test_unplugged_port_goes_offline_and_comes_back(rig) -> None:
@@ -268,7 +165,7 @@ def test_unplugged_port_goes_offline_and_comes_back(rig) -> None:
     wait_for(lambda: link.online, 10, what="online after replug")
     assert link.stats.opens >= 2
     assert call(link, "cut", burner="right").ok
-    assert [a[0] for a in listener.availability] == [True, False, True]
+    assert [a[:2] for a in listener.availability] == [("fake-1", True), ("fake-1", False), ("fake-1", True)]
 
 
 def test_a_failing_listener_does_not_kill_the_link(rig) -> None:
@@ -290,6 +187,9 @@ def test_boot_event_makes_the_link_say_hello_again(rig) -> None:
     device.send({"t": "evt", "event_type": "boot", "reset_cause": "watchdog", "seq": 1})
     wait_for(lambda: len(listener.hellos) >= 2, what="a second hello")
     assert listener.hellos[-1]["burners"] == ["main"]
+    # The boot event itself is forwarded, after the device said who it is.
+    wait_for(lambda: listener.events, what="the boot event")
+    assert listener.events[0][0] == "fake-1" and listener.events[0][1]["event_type"] == "boot"
 
 
 def test_idle_link_does_not_spin(rig) -> None:
@@ -303,3 +203,203 @@ def test_idle_link_does_not_spin(rig) -> None:
     # CPU time of the whole test process while idle: a spinning thread would
     # burn ~0.6 s here. This is a sanity bound, not a performance figure.
     assert time.process_time() - start < 0.3
+
+
+# -- identity: a link carries nothing under an id the device did not just say ------------------
+
+
+def call_for(link: DeviceLink, device_id: str, cmd: str, **args: Any) -> Reply:
+    done: list[Reply] = []
+    event = threading.Event()
+
+    def on_done(reply: Reply) -> None:
+        done.append(reply)
+        event.set()
+
+    link.request(cmd, on_done, for_device=device_id, **args)
+    assert event.wait(10), "no reply and no timeout"
+    return done[0]
+
+
+def test_a_replugged_port_holding_another_device_is_a_new_device(rig) -> None:
+    """/dev/ttyUSB0 renumbered: the port now holds another hob. Its state is
+    never reported as the old one's, and a command for the old one never
+    reaches it."""
+    device, listener, make = rig
+    link = make()
+    wait_for(lambda: link.online and listener.states, what="fake-1 online")
+    device.unplug()
+    wait_for(lambda: not link.online, 5, what="offline after unplug")
+    device.device_id, device.tc_mv = "fake-2", 22.0
+    device.plug()
+    device.send(device.state())  # said before the bridge even asked who it is
+    wait_for(lambda: link.online and link.device_id == "fake-2", 10, what="online as fake-2")
+    wait_for(lambda: any(d == "fake-2" for d, _ in listener.states), what="fake-2's state")
+    assert all(frame["device"] == device_id for device_id, frame in listener.states)
+    assert not [f for d, f in listener.states if d == "fake-1" and f["burners"][0]["tc_mv"] == 22.0]
+    assert ("fake-1", False) in [a[:2] for a in listener.availability]
+    assert listener.availability[-1][:2] == ("fake-2", True)
+    reply = call_for(link, "fake-1", "cut", burner="left")
+    assert not reply.ok and reply.code == "device_offline" and "fake-2" in (reply.message or "")
+    assert device.commands("cut") == [], "a command for fake-1 reached fake-2"
+    assert call_for(link, "fake-2", "cut", burner="left").ok
+
+
+def test_after_a_boot_nothing_is_forwarded_until_the_device_says_who_it_is(rig) -> None:
+    device, listener, make = rig
+    link = make()
+    wait_for(lambda: link.online and listener.states, what="online")
+    states, events = len(listener.states), len(listener.events)
+    device.answer_hello = False
+    device.device_id, device.tc_mv = "fake-9", 9.0  # its settings changed with the restart
+    device.send({"t": "evt", "event_type": "boot", "reset_cause": "watchdog", "seq": 1})
+    device.send(device.state())
+    device.send({"t": "evt", "event_type": "ignited", "burner": "left", "tc_mv": 9.0, "seq": 2})
+    wait_for(lambda: not link.ready, 5, what="the link to question the device's identity")
+    time.sleep(0.5)
+    assert len(listener.states) == states and len(listener.events) == events, "forwarded before the new hello"
+    for target in ("fake-1", "fake-9"):
+        reply = call_for(link, target, "cut")
+        assert not reply.ok and reply.code == "device_offline"
+    assert device.commands("cut") == []
+    device.answer_hello = True
+    wait_for(lambda: link.ready and link.device_id == "fake-9", 10, what="fake-9 identified")
+    wait_for(lambda: len(listener.events) >= events + 2, what="the held events")
+    assert [(d, e["event_type"]) for d, e in listener.events[events:]] == [("fake-9", "boot"), ("fake-9", "ignited")]
+    assert all(d == "fake-9" for d, _ in listener.states[states:])
+    assert ("fake-1", False) in [a[:2] for a in listener.availability]
+
+
+def test_a_state_naming_another_device_makes_the_link_ask_again(rig) -> None:
+    device, listener, make = rig
+    link = make()
+    wait_for(lambda: link.online and listener.states, what="online")
+    before = len(listener.states)
+    device.device_id = "fake-3"
+    device.send(device.state())
+    wait_for(lambda: link.ready and link.device_id == "fake-3", 10, what="fake-3 identified")
+    wait_for(lambda: len(listener.states) > before, what="a state")
+    assert all(d == f["device"] for d, f in listener.states)
+
+
+# -- what a device says is checked ------------------------------------------------------------
+
+BAD_HELLOS = [
+    {"device": "Hob-1"},
+    {"device": "hob-1\n"},
+    {"device": "hob/1"},
+    {"device": "hob+1"},
+    {"device": "#"},
+    {"device": ""},
+    {"device": "h" * 33},
+    {"device": "bridge"},
+    {"device": 7},
+    {"burners": []},
+    {"burners": ["a", "b", "c", "d", "e"]},
+    {"burners": ["left", "left"]},
+    {"burners": ["le/ft"]},
+    {"burners": ["left\n"]},
+    {"burners": "left"},
+    {"burners": [1]},
+    {"proto": 2},
+    {"proto": True},
+    {"timer_max_min": 1e300},
+    {"timer_max_min": -1},
+    {"timer_max_min": "720"},
+    {"heartbeat_s": 0},
+    {"heartbeat_s": 10**12},
+    {"warn_before_s": None},
+    {"fw": "x" * 100},
+    {"fw": "1.0\x1b[2J"},
+]
+
+
+def test_a_device_that_lies_about_itself_is_quarantined_and_never_served(rig) -> None:
+    """Every kind of bad hello: the device is not served (no hello reaches
+    the bridge, nothing it says is forwarded, no command is sent to it), the
+    bridge is told once per problem, and it is served as soon as a hello
+    after a restart passes."""
+    device, listener, make = rig
+    link = make()
+    wait_for(lambda: link.online, what="online")
+    served = len(listener.hellos)
+    for bad in BAD_HELLOS:
+        problems = len(listener.problems)
+        device.hello = dict(bad)
+        device.send({"t": "evt", "event_type": "boot", "reset_cause": "power_on", "seq": 1})
+        wait_for(lambda n=problems: len(listener.problems) > n, 5, what=f"quarantine for {bad}")
+        said, kind, detail = listener.problems[-1]
+        assert kind == "quarantined" and detail
+        # The id it gave is passed on only when it is a usable one.
+        assert said == (None if "device" in bad else device.device_id)
+        assert not link.ready and not link.online
+        states, events = len(listener.states), len(listener.events)
+        device.send(device.state())
+        device.send({"t": "evt", "event_type": "ignited", "burner": "left", "seq": 2})
+        reply = call(link, "cut")
+        assert not reply.ok and reply.code == "device_offline" and "quarantined" in (reply.message or "")
+        time.sleep(0.05)
+        assert (len(listener.states), len(listener.events)) == (states, events)
+    assert len(listener.hellos) == served, "a bad hello reached the bridge"
+    assert device.commands("cut") == []
+    # Not hammered: a quarantined device is asked again only after a while.
+    hellos = len(device.commands("hello"))
+    time.sleep(1.0)
+    assert len(device.commands("hello")) == hellos
+    device.hello = {}
+    device.send({"t": "evt", "event_type": "boot", "reset_cause": "power_on", "seq": 1})
+    wait_for(lambda: link.ready and link.online, 10, what="served again after a good hello")
+    assert call(link, "ping").ok
+
+
+BAD_FRAMES = [
+    {"tc_mv": "hot"},
+    {"tc_mv": 1e300},
+    {"tc_mv": True},
+    {"timer_remaining_s": -5},
+    {"timer_remaining_s": 10**9},
+    {"gas": ""},
+    {"gas": "open gas"},
+    {"gas": "o" * 40},
+    {"fault": "cut failed\n"},
+    {"id": "../x"},
+    {"id": "oven"},
+    {"cutting": "no"},
+]
+BAD_EVENTS = [
+    {"event_type": "pwned"},
+    {"event_type": "ignited", "burner": "oven"},
+    {"event_type": "ignited", "burner": "left/../x"},
+    {"event_type": "cut", "reason": "x" * 500},
+    {"event_type": "cut", "reason": "a\nb"},
+    {"event_type": "cut", "Bad-Key": 1},
+    {"event_type": "cut", "nested": {"a": 1}},
+    {"event_type": "cut", "many": list(range(20))},
+    {"event_type": "cut", "huge": 1e300},
+    {"event_type": "fault", "detail": "d" * 300},
+]
+
+
+def test_bad_frames_from_a_served_device_are_refused_one_by_one(rig) -> None:
+    device, listener, make = rig
+    link = make()
+    wait_for(lambda: link.online and listener.states, what="online")
+    states, events = len(listener.states), len(listener.events)
+    for bad in BAD_FRAMES:
+        frame = device.state()
+        frame["burners"][0].update(bad)
+        device.send(frame)
+    for bad in BAD_EVENTS:
+        device.send({"t": "evt", "seq": 9, **bad})
+    device.send({"t": "state", "device": "fake-1", "locked": "no", "burners": [], "uptime_s": 1})
+    device.send({"t": "status?", "device": "fake-1"})
+    total = len(BAD_FRAMES) + len(BAD_EVENTS) + 2
+    wait_for(lambda: link.stats.frames_refused >= total, 5, what="every bad frame refused")
+    assert link.stats.frames_refused == total
+    assert (len(listener.states), len(listener.events)) == (states, events), "a bad frame got through"
+    assert len([p for p in listener.problems if p[1] == "frame_refused"]) == total
+    assert all(p[0] == "fake-1" for p in listener.problems)
+    # The device stays served: good frames and commands go on.
+    device.send({"t": "evt", "event_type": "ignited", "burner": "left", "seq": 10})
+    wait_for(lambda: len(listener.events) > events, what="a good event after the bad ones")
+    assert link.online and call(link, "ping").ok

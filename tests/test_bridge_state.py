@@ -4,6 +4,7 @@ bridge's configuration (URLs, secrets, the TOML file)."""
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -49,12 +50,33 @@ FRAME = {
 
 
 def test_device_state_holds_lock_fault_and_diagnostics() -> None:
-    state = device_state(FRAME, {"fw": "0.1.0", "burners": ["left", "right"]}, "/dev/ttyUSB0")
+    state = device_state(FRAME, {"fw": "0.1.0", "burners": ["left", "right"]}, "/dev/ttyUSB0", NOW)
     assert state["locked"] is True
     assert state["fault"] == "cut_failed"
-    assert state["uptime_s"] == 321 and state["reset_cause"] == "watchdog"
+    assert state["booted_at"] == "2026-11-24T18:24:39+01:00" and state["reset_cause"] == "watchdog"
     assert state["fw"] == "0.1.0" and state["port"] == "/dev/ttyUSB0"
     assert state["burners"] == ["left", "right"]
+    assert state["frames_refused"] == 0
+
+
+def test_the_device_state_does_not_change_with_every_heartbeat() -> None:
+    """The device's uptime grows with every heartbeat; the retained device
+    state must not, or it is sent again every 10 s (issue 9, item 14)."""
+    hello = {"fw": "0.1.0", "burners": ["left", "right"]}
+    first = device_state(FRAME, hello, "/dev/ttyUSB0", NOW)
+    payloads = {json.dumps(first, sort_keys=True)}
+    booted = first["booted_at"]
+    for beat in range(1, 200):
+        later = dict(FRAME, uptime_s=FRAME["uptime_s"] + 10 * beat)
+        # The two clocks drift a little, and uptime_s is rounded down.
+        now = NOW + timedelta(seconds=10 * beat + (beat % 3) * 0.4)
+        state = device_state(later, hello, "/dev/ttyUSB0", now, booted)
+        booted = state["booted_at"]
+        payloads.add(json.dumps(state, sort_keys=True))
+    assert len(payloads) == 1, "the retained device state changed with the heartbeat"
+    # A reboot moves it.
+    rebooted = device_state(dict(FRAME, uptime_s=2), hello, "/dev/ttyUSB0", NOW + timedelta(hours=1), booted)
+    assert rebooted["booted_at"] != booted
 
 
 def test_burner_state_has_every_contract_key() -> None:
@@ -171,7 +193,9 @@ ports = ["/dev/ttyUSB0", "/dev/ttyUSB1"]
     assert config.bridge_id == "kitchen" and config.base_topic == "home/hob"
     assert config.mqtt.username == "hob" and config.mqtt.password == "pw" and config.mqtt.port == 1884
     assert config.request_timeout_s == 2.0
-    assert config.mqtt.client_id == "hobguard-bridge-kitchen"
+    # One client id per process: two bridges never take over each other's session.
+    assert config.mqtt.client_id.startswith("hobguard-bridge-kitchen-")
+    assert config_mod.build(args(), data, environ={}).mqtt.client_id != config.mqtt.client_id
     # The command line wins.
     config = config_mod.build(args(serial=["/dev/ttyACM0"], bridge_id="hall", base_topic="x"), data, environ={})
     assert config.serial_ports == ["/dev/ttyACM0"] and config.bridge_id == "hall" and config.base_topic == "x"

@@ -9,6 +9,9 @@ import re
 import pytest
 from hobguard import discovery
 from hobguard.bridge import Command, burner_states, parse_command
+from hobguard_fw import protocol
+from hypothesis import given
+from hypothesis import strategies as st
 
 HELLO = {
     "proto": 1,
@@ -51,11 +54,14 @@ def test_every_entity(topic: str, config: dict) -> None:
     assert device["manufacturer"] == "hobguard"
     assert device["sw_version"] == "0.1.0"
     assert device["name"] and device["model"]
-    # Availability: the bridge's last will AND the device's heartbeat.
-    assert config["availability"] == [
+    # Availability: the bridge's last will AND the device's heartbeat (and,
+    # for an entity that can have nothing to show, its own template).
+    assert config["availability"][:2] == [
         {"topic": "hobguard/bridge/kitchen/availability"},
         {"topic": "hobguard/hob-1a2b3c/availability"},
     ]
+    for extra in config["availability"][2:]:
+        assert extra["topic"] == config["state_topic"] and "value_template" in extra
     assert config["availability_mode"] == "all"
     # No placeholder left anywhere.
     assert "$" not in json.dumps(config)
@@ -138,10 +144,18 @@ def test_one_burner_hob_has_fewer_entities() -> None:
     assert "homeassistant/valve/hob-1a2b3c/main_gas/config" in one
 
 
-def test_odd_device_id_gives_a_valid_node_id() -> None:
-    topics = discovery.Topics("hobguard", "hob.kitchen", "b")
-    configs = discovery.configs(topics, HELLO)
-    assert all(t.split("/")[2] == "hob_kitchen" for t in configs)
+@given(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,31}", fullmatch=True))
+def test_a_device_id_is_its_own_node_id(device_id: str) -> None:
+    """protocol.is_device_id admits only what a node id may hold, so two
+    device ids never share a node id (and with it each other's entities)."""
+    assert protocol.is_device_id(device_id)
+    assert discovery.node_id(device_id) == device_id
+    configs = discovery.configs(discovery.Topics("hobguard", device_id, "b"), HELLO)
+    assert all(t.split("/")[2] == device_id for t in configs)
+
+
+def test_an_id_that_is_no_device_id_still_gives_a_safe_node_id() -> None:
+    assert discovery.node_id("hob.kitchen/x+#") == "hob_kitchen_x__"
 
 
 # -- what the templates read is what the bridge publishes --------------------------
@@ -205,6 +219,8 @@ def test_burner_templates_render_what_home_assistant_expects() -> None:
     assert render(CONFIGS["homeassistant/sensor/hob-1a2b3c/left_timer_end/config"]["value_template"], left) == (
         "2026-01-01T12:01:01+00:00"
     )
-    assert render(CONFIGS["homeassistant/sensor/hob-1a2b3c/right_timer_end/config"]["value_template"], right) == "None"
+    right_end = CONFIGS["homeassistant/sensor/hob-1a2b3c/right_timer_end/config"]
+    assert render(right_end["availability"][2]["value_template"], right) == "offline"  # no timer: nothing to show
+    assert render(right_end["value_template"], right) == discovery.NO_TIME  # a timestamp all the same
     assert render(CONFIGS["homeassistant/binary_sensor/hob-1a2b3c/right_fault/config"]["value_template"], right) == "ON"
     assert render(CONFIGS["homeassistant/sensor/hob-1a2b3c/right_last_cut/config"]["value_template"], right) == "remote"

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,8 +116,8 @@ def test_serial_port_unplugged_and_back(mosquitto, rig_factory, topic_prefix, tm
         rejected = rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=mark2)
         assert rejected["reason"] == "device_offline"
         pty.reopen_pty()  # plugged back in (a new pty behind the same link)
-        rig.wait_online(DEV, since=mark)
-        rig.wait_burner(DEV, "left", lambda s: True, since=mark)
+        rig.wait_online(DEV, since=mark2)
+        rig.wait_burner(DEV, "left", lambda s: True, since=mark2)
         mark = rig.send(DEV, "left/gas/set", "CLOSE")
         cut = rig.wait_event(DEV, lambda e: e["event_type"] == "cut", since=mark)
         assert cut["burner"] == "left" and cut["reason"] == "remote"
@@ -202,9 +203,13 @@ def test_tls_wrong_password_is_refused(tls_mosquitto, rig_factory, topic_prefix,
         password="wrong-password",
         ca_cert=str(tls.ca),
     )
-    wait_for(lambda: "refused the connection" in caplog.text, 10, what="the refusal logged")
+    wait_for(lambda: "refused the login as user 'hobguard'" in caplog.text, 10, what="the refusal logged")
     assert not rig.bridge.mqtt.connected.is_set()
     assert "wrong-password" not in caplog.text
+    # Said once, with what to do, not once per retry.
+    time.sleep(2.5)
+    assert caplog.text.count("refused the login") == 1
+    assert "--password-file" in caplog.text
 
 
 def test_bridge_command_line(tmp_path) -> None:

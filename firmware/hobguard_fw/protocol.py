@@ -61,7 +61,7 @@ EVENT_TYPES = (
     "lock",
     "rejected",
 )
-BRIDGE_EVENT_TYPES = ("rejected",)
+BRIDGE_EVENT_TYPES = ("rejected", "quarantined")
 # Why a burner was cut (event "cut", state "last_cut_reason").
 CUT_REASONS = ("timer", "remote", "button", "left_on", "lock", "fault", "reset")
 # Fault codes (event "fault" reason, state "fault").
@@ -149,6 +149,57 @@ def is_burner_id(value):
         if not ("a" <= ch <= "z" or "0" <= ch <= "9" or ch == "_"):
             return False
     return True
+
+
+# -- what a device may say about itself ----------------------------------------
+# The bridge checks every hello reply with these rules before it serves a
+# device: the same bounds the settings check puts on a settings file.
+MAX_BURNERS = 4
+# hello field -> (lowest, highest), as the settings check bounds them.
+HELLO_LIMITS = {"timer_max_min": (1, 1440), "warn_before_s": (0, 600), "heartbeat_s": (1, 300)}
+# Device ids that name something else: <base>/bridge/... is the bridges' own.
+RESERVED_DEVICE_IDS = ("bridge",)
+TEXT_MAX = 200
+
+
+def is_text(value, limit=TEXT_MAX):
+    """A short single-line string: no control characters, at most `limit` long."""
+    if not isinstance(value, str) or len(value) > limit:
+        return False
+    for ch in value:
+        code = ord(ch)
+        if code < 32 or 127 <= code < 160 or code == 0x2028 or code == 0x2029:
+            return False
+    return True
+
+
+def hello_problem(message):
+    """None when a hello reply names a device the host may serve, else what
+    is wrong with it, in words (never echoing the bad value)."""
+    proto = message.get("proto")
+    if isinstance(proto, bool) or proto != PROTOCOL_VERSION:
+        return "it does not speak protocol %d" % PROTOCOL_VERSION
+    device = message.get("device")
+    if not is_device_id(device):
+        return "its device id is not 1-%d characters of a-z, 0-9, '_', '-' (first a letter or digit)" % DEVICE_ID_MAX
+    if device in RESERVED_DEVICE_IDS:
+        return "its device id %r is reserved" % device
+    burners = message.get("burners")
+    if not isinstance(burners, list) or not 0 < len(burners) <= MAX_BURNERS:
+        return "its burner list is not a list of 1 to %d burners" % MAX_BURNERS
+    for i in range(len(burners)):
+        if not is_burner_id(burners[i]):
+            return "burner %d's id is not 1-16 characters of a-z, 0-9, _" % (i + 1)
+        if burners[i] in burners[:i]:
+            return "burner %r is listed twice" % burners[i]
+    for key in HELLO_LIMITS:
+        low, high = HELLO_LIMITS[key]
+        value = message.get(key)
+        if not is_number(value) or not low <= value <= high:
+            return "%s is not a number from %s to %s" % (key, low, high)
+    if not is_text(message.get("fw"), 32):
+        return "its firmware version is not short text"
+    return None
 
 
 def parse_request(line):

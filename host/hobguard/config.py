@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 PASSWORD_ENV = "HOBGUARD_MQTT_PASSWORD"
 TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -40,16 +41,22 @@ class MqttSettings:
     client_key: str | None = None
     tls_insecure: bool = False  # test setups only: skips the host-name check
     client_id: str | None = None
+    client_id_given: bool = False  # set by the user (else one per process)
     keepalive: int = 30
+    # "5" (default), or "3.1.1" for a broker without MQTT 5: then a retained
+    # command published while the bridge is connected cannot be told from a
+    # live one (see mqtt.py).
+    protocol: str = "5"
 
     @property
     def url(self) -> str:
         """The broker as a URL, password masked: safe to log."""
         scheme = "mqtts" if self.tls else "mqtt"
+        host = f"[{self.host}]" if ":" in self.host else self.host
         user = ""
         if self.username:
             user = self.username + (":***" if self.password else "") + "@"
-        return f"{scheme}://{user}{self.host}:{self.port}"
+        return f"{scheme}://{user}{host}:{self.port}"
 
 
 @dataclass
@@ -86,46 +93,98 @@ def default_state_file(bridge_id: str) -> str:
     return str(Path(base) / "hobguard" / f"bridge-{bridge_id}.json")
 
 
+def _split_url(url: str) -> tuple[str, str | None, str]:
+    """(scheme, userinfo or None, host part) of a broker URL, split by hand:
+    a password may hold '/', '#', '?' or '@' unencoded, which urlsplit would
+    take for a path, a fragment, a query or the host. The user information
+    ends at the LAST '@'; the host part may not hold '/', '?' or '#'."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "mqtt", url
+    userinfo: str | None = None
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+    return scheme.lower(), userinfo, rest
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The URL with any password replaced by ***: safe to print and log."""
+    scheme, sep, _ = url.partition("://")
+    _, userinfo, hostpart = _split_url(url)
+    if userinfo is None:
         return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return parts._replace(netloc=f"{user}:***@{netloc[1]}").geturl()
+    user = userinfo.split(":", 1)[0]
+    shown = user + (":***" if ":" in userinfo else "")
+    return f"{scheme}://{shown}@{hostpart}" if sep else f"{shown}@{hostpart}"
 
 
 def parse_broker_url(url: str, mqtt: MqttSettings | None = None) -> MqttSettings:
-    """mqtt://[user[:pass]@]host[:port] or mqtts://… (TLS, default port 8883)."""
+    """mqtt://[user[:password]@]host[:port] or mqtts://… (TLS, default port
+    8883). User and password may be percent-encoded (%2F for '/', %40 for
+    '@', %23 for '#', %3F for '?', %25 for '%'); a password that holds
+    '/', '#', '?' or '@' unencoded parses too. Error messages never show the
+    password."""
     mqtt = mqtt or MqttSettings()
-    if "://" not in url:
-        url = "mqtt://" + url
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-        raise ConfigError(f"broker URL {mask_url(url)!r}: scheme must be mqtt:// or mqtts://")
-    if not parts.hostname:
-        raise ConfigError(f"broker URL {mask_url(url)!r} has no host")
-    mqtt.tls = parts.scheme in ("mqtts", "ssl")
-    mqtt.host = parts.hostname
-    try:
-        port = parts.port
-    except ValueError as err:
-        raise ConfigError(f"broker URL {mask_url(url)!r}: {err}") from None
-    mqtt.port = port or (8883 if mqtt.tls else 1883)
-    if parts.username:
-        mqtt.username = unquote(parts.username)
-    if parts.password is not None:
-        mqtt.password = unquote(parts.password)
+    shown = mask_url(url)
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"broker URL {shown!r}: holds a control character")
+    scheme, userinfo, hostpart = _split_url(url.strip())
+    if scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ConfigError(f"broker URL {shown!r}: the scheme must be mqtt:// or mqtts://")
+    if hostpart.endswith("/"):
+        hostpart = hostpart[:-1]
+    if any(c in hostpart for c in "/?#"):
+        raise ConfigError(
+            f"broker URL {shown!r}: only mqtt[s]://[user[:password]@]host[:port] is understood (no path, query or "
+            "fragment); percent-encode special characters of the password (%2F for /, %23 for #, %3F for ?)"
+        )
+    if hostpart.startswith("["):  # [IPv6]:port
+        host, bracket, port_text = hostpart[1:].partition("]")
+        if not bracket or (port_text and not port_text.startswith(":")):
+            raise ConfigError(f"broker URL {shown!r}: an IPv6 address goes in brackets: [::1]:1883")
+        port_text = port_text[1:]
+    else:
+        host, _, port_text = hostpart.partition(":")
+    if not host or any(c.isspace() for c in host):
+        raise ConfigError(f"broker URL {shown!r} has no host")
+    mqtt.tls = scheme in ("mqtts", "ssl")
+    mqtt.host = host
+    if port_text:
+        if not port_text.isdecimal() or not port_text.isascii() or not 1 <= int(port_text) <= 65535:
+            # Not the URL itself: without an '@', a password may sit where the port goes.
+            raise ConfigError(
+                "broker URL: the port (after the host's ':') must be a number from 1 to 65535; write a user and "
+                "password as mqtt://user:password@host"
+            )
+        mqtt.port = int(port_text)
+    else:
+        mqtt.port = 8883 if mqtt.tls else 1883
+    if userinfo is not None:
+        user, colon, password = userinfo.partition(":")
+        try:
+            if user:
+                mqtt.username = unquote(user, errors="strict")
+            if colon:
+                mqtt.password = unquote(password, errors="strict")
+        except UnicodeDecodeError:
+            raise ConfigError(f"broker URL {shown!r}: a %-escape in the user or password is not UTF-8") from None
     return mqtt
 
 
 def read_password_file(path: str) -> str:
+    """The first line of the file (its line end removed): the password."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"password file {path}: is a directory") from None
     except OSError as err:
-        raise ConfigError(f"password file {path}: {err.strerror or err}") from None
-    return text.rstrip("\r\n")
+        raise ConfigError(f"password file {path}: {err.strerror or type(err).__name__}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"password file {path}: not UTF-8 text") from None
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise ConfigError(f"password file {path}: the first line is empty (it should hold the password)")
+    return lines[0]
 
 
 _FILE_KEYS = {
@@ -140,6 +199,7 @@ _FILE_KEYS = {
         "tls_insecure",
         "client_id",
         "keepalive",
+        "protocol",
     },
     "bridge": {
         "id",
@@ -175,19 +235,81 @@ def load_file(path: str) -> dict[str, Any]:
 
 
 def _typed(section: str, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+    names = {"int": "a whole number", "float": "a number", "int or float": "a number", "str": "text",
+             "bool": "true or false", "list": "a list"}.get(names, names)  # fmt: skip
     if isinstance(value, bool) and kind is not bool:
-        raise ConfigError(f"[{section}] {key} must be {getattr(kind, '__name__', kind)}")
+        raise ConfigError(f"[{section}] {key} must be {names}, not true/false")
     if not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ConfigError(f"[{section}] {key} must be {names}, not {type(value).__name__}")
+        raise ConfigError(f"[{section}] {key} must be {names}")
     return value
+
+
+def _text(what: str, value: str, limit: int = 256) -> str:
+    if not value or len(value) > limit or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise ConfigError(f"{what} must be 1 to {limit} characters, without control characters")
+    return value
+
+
+def _in_range(what: str, value: float, low: float, high: float, unit: str = "") -> float:
+    if not (low <= value <= high):  # also false for NaN
+        raise ConfigError(f"{what} must be from {low:g} to {high:g}{unit}")
+    return value
+
+
+def check_tls_files(mqtt: MqttSettings) -> None:
+    """Load the TLS files as the bridge will, so a file that is not PEM, a
+    key that does not match its certificate or one locked by a passphrase is
+    a clear configuration error now rather than a traceback later."""
+    import ssl
+
+    for key in ("ca_cert", "client_cert", "client_key"):
+        path = getattr(mqtt, key)
+        option = "--" + key.replace("_", "-")
+        if not path:
+            continue
+        file = Path(path)
+        if not file.exists():
+            raise ConfigError(f"{option} {path}: no such file")
+        if not file.is_file():
+            raise ConfigError(f"{option} {path}: not a file")
+        try:
+            with open(file, "rb"):
+                pass
+        except OSError as err:
+            raise ConfigError(f"{option} {path}: {err.strerror or type(err).__name__}") from None
+    try:
+        context = ssl.create_default_context(cafile=mqtt.ca_cert)
+    except (ssl.SSLError, ValueError, OSError) as err:
+        raise ConfigError(f"--ca-cert {mqtt.ca_cert}: not a PEM certificate file ({_ssl_reason(err)})") from None
+    if mqtt.client_cert:
+
+        def no_passphrase() -> str:
+            raise ConfigError(
+                f"--client-key {mqtt.client_key}: the key is locked with a passphrase; the bridge runs unattended "
+                "and needs it unlocked (keep the file readable by the bridge's user only)"
+            )
+
+        try:
+            context.load_cert_chain(mqtt.client_cert, mqtt.client_key, password=no_passphrase)
+        except (ssl.SSLError, ValueError, OSError) as err:
+            raise ConfigError(
+                f"--client-cert {mqtt.client_cert} / --client-key {mqtt.client_key}: not a PEM certificate and its "
+                f"matching private key ({_ssl_reason(err)})"
+            ) from None
+
+
+def _ssl_reason(err: BaseException) -> str:
+    return str(getattr(err, "reason", None) or getattr(err, "strerror", None) or err)[:120]
 
 
 def build(
     args: Any = None, file_data: dict[str, Any] | None = None, environ: dict[str, str] | None = None
 ) -> BridgeConfig:
     """Merge defaults, the file (already parsed), the environment and the
-    command-line namespace (attributes left None mean "not given")."""
+    command-line namespace (attributes left None mean "not given").
+    Raises ConfigError, saying what to fix, for anything that cannot work;
+    no message ever holds the password."""
     environ = dict(os.environ) if environ is None else environ
     data = file_data or {}
     fm = data.get("mqtt", {})
@@ -205,40 +327,57 @@ def build(
         value = arg(key) if arg(key) is not None else fm.get(key)
         if value is not None:
             setattr(mqtt, key, _typed("mqtt", key, value, str))
+    if mqtt.username is not None:
+        _text("the MQTT user name", mqtt.username)
     # Password: --password, --password-file, environment, file, URL.
     if arg("password") is not None:
         mqtt.password = arg("password")
     elif arg("password_file"):
         mqtt.password = read_password_file(arg("password_file"))
     elif environ.get(PASSWORD_ENV):
-        mqtt.password = environ[PASSWORD_ENV]
+        # Set for the whole environment: without a user name it is not meant for this broker.
+        mqtt.password = environ[PASSWORD_ENV] if mqtt.username else mqtt.password
     elif fm.get("password_file"):
         mqtt.password = read_password_file(_typed("mqtt", "password_file", fm["password_file"], str))
     elif fm.get("password") is not None:
         mqtt.password = _typed("mqtt", "password", fm["password"], str)
-    if arg("tls_insecure") or fm.get("tls_insecure"):
+    if mqtt.password is not None and not mqtt.username:
+        raise ConfigError("a password is given but no user name: give --username (or user@ in the broker URL)")
+    if fm.get("tls_insecure") is not None:
+        mqtt.tls_insecure = _typed("mqtt", "tls_insecure", fm["tls_insecure"], bool)
+    if arg("tls_insecure"):
         mqtt.tls_insecure = True
     if fm.get("keepalive") is not None:
-        mqtt.keepalive = _typed("mqtt", "keepalive", fm["keepalive"], int)
+        keepalive = _typed("mqtt", "keepalive", fm["keepalive"], int)
+        mqtt.keepalive = int(_in_range("[mqtt] keepalive", keepalive, 5, 65535, " seconds"))
+    protocol = arg("mqtt_protocol") or fm.get("protocol")
+    if protocol is not None:
+        protocol = _typed("mqtt", "protocol", protocol, str)
+        if protocol not in ("5", "3.1.1"):
+            raise ConfigError('[mqtt] protocol must be "5" or "3.1.1"')
+        mqtt.protocol = protocol
     if mqtt.ca_cert or mqtt.client_cert:
         mqtt.tls = True  # the port stays as the URL says (mqtts:// defaults to 8883)
     if bool(mqtt.client_cert) != bool(mqtt.client_key):
         raise ConfigError("--client-cert and --client-key go together")
-    for key in ("ca_cert", "client_cert", "client_key"):
-        path = getattr(mqtt, key)
-        if path and not Path(path).is_file():
-            raise ConfigError(f"{key.replace('_', '-')} {path}: no such file")
+    if mqtt.tls:
+        check_tls_files(mqtt)
+    elif mqtt.tls_insecure:
+        raise ConfigError("--tls-insecure without TLS: use an mqtts:// broker URL or --ca-cert")
 
     ports = list(arg("serial") or [])
     if not ports:
         ports = list(_typed("serial", "ports", fs.get("ports", []), list))
     for port in ports:
-        _typed("serial", "ports[]", port, str)
+        _text("a serial port", _typed("serial", "ports[]", port, str), 4096)
+    if len(set(ports)) != len(ports):
+        raise ConfigError("a serial port is listed twice")
     config = BridgeConfig(serial_ports=ports, mqtt=mqtt)
     if fs.get("baudrate") is not None:
         config.baudrate = _typed("serial", "baudrate", fs["baudrate"], int)
     if arg("baudrate") is not None:
         config.baudrate = arg("baudrate")
+    _in_range("the baud rate", config.baudrate, 300, 4_000_000)
 
     bridge_id = arg("bridge_id") or fb.get("id")
     if bridge_id:
@@ -257,21 +396,36 @@ def build(
         value = arg(key) if arg(key) is not None else fb.get(key)
         if value is not None:
             value = float(_typed("bridge", key, value, (int, float)))
-            if not 0 < value <= 3600:
-                raise ConfigError(f"{key} must be more than 0 and at most 3600 seconds")
-            setattr(config, key, value)
-    if not mqtt.client_id:
-        mqtt.client_id = f"hobguard-bridge-{config.bridge_id}"
+            setattr(config, key, _in_range(key, value, 0.1, 3600, " seconds"))
+    if mqtt.client_id:
+        _text("[mqtt] client_id", mqtt.client_id, 128)
+        mqtt.client_id_given = True
+    else:
+        # One per process: two bridges (or two runs) never take over each
+        # other's MQTT session, which the broker would end with "Session
+        # taken over" on both sides, again and again.
+        mqtt.client_id = f"hobguard-bridge-{config.bridge_id}-{secrets.token_hex(3)}"
     validate(config)
     return config
 
 
 def validate(config: BridgeConfig) -> None:
-    if not TOPIC_LEVEL.match(config.bridge_id):
-        raise ConfigError(f"bridge id {config.bridge_id!r}: use letters, digits, '_' and '-' only")
+    if not TOPIC_LEVEL.match(config.bridge_id) or len(config.bridge_id) > 64:
+        raise ConfigError(f"bridge id {config.bridge_id!r}: 1 to 64 letters, digits, '_' and '-'")
     for name in ("base_topic", "discovery_prefix"):
         value = getattr(config, name)
-        if not value or any(c in value for c in "+#\0") or "//" in value:
-            raise ConfigError(f"{name} {value!r} is not a valid MQTT topic prefix")
+        levels = value.split("/")
+        if (
+            not value
+            or len(value) > 200
+            or value.startswith("$")
+            or any(c in value for c in "+#")
+            or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value)
+            or "" in levels
+        ):
+            raise ConfigError(
+                f"{name} {value!r} is not a valid MQTT topic prefix: levels of printable characters separated by "
+                "'/', without '+', '#' or a leading '$'"
+            )
     if not 1 <= config.mqtt.port <= 65535:
         raise ConfigError(f"MQTT port {config.mqtt.port} out of range")

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import secrets
 import socket
 import sys
 import tempfile
@@ -112,6 +113,10 @@ class Narrator:
     quiet: bool
     base: str = "hobguard"
     prefix: str = "homeassistant"
+    # Only this device and this bridge are watched: on a shared broker other
+    # hobs (and other demos) publish under the same topics.
+    device: str = ""
+    bridge: str = ""
     events: list[Seen] = field(default_factory=list)
     timers: dict[str, list[tuple[float, float | None]]] = field(default_factory=dict)
     burner_states: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -166,12 +171,21 @@ class Narrator:
     def _handle(self, topic: str, raw: bytes) -> None:
         now = self.clock()
         if topic.startswith(self.prefix + "/"):
-            if raw:
-                with self.cond:
+            levels = topic.split("/")
+            if len(levels) >= 3 and levels[-3] != self.device:
+                return
+            with self.cond:
+                if raw:
                     self.discovery[topic] = json.loads(raw)
-                    self.cond.notify_all()
+                else:
+                    self.discovery.pop(topic, None)
+                self.cond.notify_all()
             return
         parts = topic[len(self.base) + 1 :].split("/")
+        if parts[0] != self.device and parts[:2] != ["bridge", self.bridge]:
+            return
+        if not raw:
+            return  # removed (the demo cleans up after itself)
         if parts[-1] == "availability":
             text = raw.decode()
             if self.availability.get(topic) != text:
@@ -435,7 +449,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Exits 0 when everything in the story happened, 1 otherwise.",
     )
     p.add_argument(
-        "--broker", metavar="URL", help="use this MQTT broker instead of the embedded one (mqtt://host:port)"
+        "--broker",
+        metavar="URL",
+        help="use this MQTT broker instead of the embedded one (mqtt://host:port); the demo then uses a device "
+        "and bridge id of its own (demo-XXXXXX) and removes what it announced when it ends",
     )
     p.add_argument(
         "--speed",
@@ -470,6 +487,11 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger(name).setLevel(logging.ERROR)
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="hobguard-demo-"))
+    # On a broker of its own the demo hob has the simulator's usual id; on a
+    # given broker, where real hobs (or another demo) may live, ids of its own.
+    suffix = secrets.token_hex(3)
+    device_id = f"demo-{suffix}" if args.broker else "hob-1a2b3c"
+    bridge_id = f"demo-{suffix}" if args.broker else "demo"
     broker = None
     pty = None
     bridge = None
@@ -481,10 +503,16 @@ def run(args: argparse.Namespace) -> int:
             broker = EmbeddedBroker(free_port())
             broker.start()
             url = broker.url
-        device = SimDevice()
+        device = SimDevice(settings={"device_id": device_id})
         trace = workdir / "trace.jsonl"
         pty = PtyDevice(device, speed=args.speed, trace_path=trace, link_path=workdir / "hob.tty")
-        narrator = Narrator(clock=lambda: device.clock.seconds, quiet=args.quiet, base=args.base_topic)
+        narrator = Narrator(
+            clock=lambda: device.clock.seconds,
+            quiet=args.quiet,
+            base=args.base_topic,
+            device=device_id,
+            bridge=bridge_id,
+        )
         narrator.say(
             f"hobguard demo — {'embedded broker (amqtt)' if broker else 'broker'} at {config_mod.mask_url(url)}; "
             f"a simulated two-burner hob running the real firmware at {args.speed:g}x speed; the bridge."
@@ -494,13 +522,14 @@ def run(args: argparse.Namespace) -> int:
         namespace = argparse.Namespace(
             serial=[pty.path],
             broker=url,
-            bridge_id="demo",
+            bridge_id=bridge_id,
             base_topic=args.base_topic,
             state_file=str(workdir / "bridge-state.json"),
+            # The embedded broker (amqtt) speaks MQTT 3.1.1 only.
+            mqtt_protocol=None if args.broker else "3.1.1",
         )
         bridge = Bridge(config_mod.build(namespace, environ={}))
         bridge.start()
-        device_id = device.app.device_id if device.app else "?"
         bridge_up = narrator.wait(
             lambda: narrator.availability.get(f"{args.base_topic}/{device_id}/availability") == "online", 15
         )
@@ -526,7 +555,7 @@ def run(args: argparse.Namespace) -> int:
         # Wind down quietly: bridge first (the device does not vanish under
         # it), then the simulated hob, which closes and flushes the trace.
         narrator.quiet = True
-        bridge.stop()
+        bridge.stop(remove=bool(args.broker))
         bridge = None
         pty.stop()
         plot_path = None
@@ -546,7 +575,7 @@ def run(args: argparse.Namespace) -> int:
         return 0 if ok else 1
     finally:
         if bridge is not None:
-            bridge.stop()
+            bridge.stop(remove=bool(args.broker))
         if narrator is not None and hasattr(narrator, "client"):
             narrator.close()
         if pty is not None:

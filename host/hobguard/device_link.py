@@ -1,26 +1,52 @@
-"""The serial side of the bridge: one `DeviceLink` per port.
+"""The device side of the bridge: one `DeviceLink` per device connection.
 
-A link owns one thread that opens the port, says hello, reads frames and
-keeps requests and their replies together. Failure modes, and what happens:
+A link owns one thread that opens its transport (a serial port today; any
+byte stream with a file descriptor: see `Transport`), says hello, reads
+frames and keeps requests and their replies together.
 
-- the port does not exist / cannot be opened (unplugged, wrong path,
-  another program holds it): retried with exponential back-off, capped at
-  `backoff_max_s`; the device is offline meanwhile;
-- the port vanishes while open (USB unplugged, pty closed): reads fail,
-  the port is closed, pending requests fail with `device_offline`, the
-  device is marked offline, and the port is reopened as above;
+**Identity.** A link never carries commands or state under a device id
+the device did not just say itself. A device says who it is in its hello
+reply; the link forwards nothing (state, events) and sends no command
+until that reply has come and passed the checks, and it asks again:
+
+- after every (re)open of the transport: a port that now holds another
+  device is a new device (USB re-plugged, `/dev/ttyUSB0` renumbered);
+- after every `boot` event: the device restarted, its settings (id,
+  burners) may have changed;
+- when a state frame names another device than the one said hello.
+
+Meanwhile frames are held (a bounded queue) and forwarded under the id of
+the answer, commands are refused at once (`device_offline`), and a command
+addressed to one device id (`for_device`) is never written to a link that
+now serves another. This logic is the link's, not the transport's: a
+network transport gets the same rule for free.
+
+**What a device says is checked.** The hello (protocol.hello_problem: the
+rules of the settings check) before a device is served at all; every state,
+event and reply frame (hobguard.edge) before it reaches the listener. A
+hello that fails puts the link in quarantine: nothing is forwarded or sent,
+the listener is told once (`on_problem`), and hello is asked again after a
+growing delay (30 s … 5 min) or at once after a boot event. A bad frame
+from a device that is served is dropped and counted (`frames_refused`).
+
+Failure modes of the transport, and what happens:
+
+- it cannot be opened (unplugged, wrong path, another program holds it):
+  retried with exponential back-off, capped at `backoff_max_s`; the device
+  is offline meanwhile;
+- it fails while open (USB unplugged, pty closed): the transport is closed,
+  pending requests fail with `device_offline`, the device is marked
+  offline, and the transport is reopened as above;
 - the device goes silent (hung, link cut, powered off) with the port still
-  open: after `offline_after_s` (default 3 x the device's heartbeat) the
-  device is offline; any valid frame brings it back;
-- the device resets (a `boot` event): hello is said again, so a changed
-  burner list is noticed;
+  open: after `offline_after_s` (default 3 x the device's heartbeat) without
+  a usable frame the device is offline; any usable frame brings it back;
 - a reply never comes: the request fails with `timeout` after
   `request_timeout_s`; a late reply is logged and dropped;
 - garbage on the line: lines that do not decode are counted and logged at
   debug level; they never reach the bridge.
 
-No busy polling: the thread sleeps in select() on the port and a wake-up
-pipe, with a timeout set by the next deadline (hello retry, request
+No busy polling: the thread sleeps in select() on the transport and a
+wake-up pipe, with a timeout set by the next deadline (hello retry, request
 timeout, silence), so an idle link costs nothing.
 """
 
@@ -39,12 +65,20 @@ from typing import Any, Callable, Protocol
 import serial
 from hobguard_fw import protocol
 
+from . import edge
+
 log = logging.getLogger("hobguard.link")
 
 HELLO_TIMEOUT_S = 2.0
 # Without any frame for this long, the device is offline (when the hello
 # reply gave no heartbeat period to derive it from).
 DEFAULT_OFFLINE_AFTER_S = 30.0
+# Frames held while the device's identity is being checked.
+HELD_MAX = 32
+# A device whose hello fails the checks is asked again after this long,
+# doubling up to QUARANTINE_MAX_S (at once after a boot event).
+QUARANTINE_FIRST_S = 30.0
+QUARANTINE_MAX_S = 300.0
 
 
 @dataclass
@@ -56,9 +90,10 @@ class Reply:
     cmd: str
     args: dict[str, Any]
     latency_s: float
-    frame: dict[str, Any] | None = None  # the device's reply frame
+    frame: dict[str, Any] | None = None  # the device's reply frame (checked)
     code: str | None = None  # error code (device's, or timeout / device_offline)
     message: str | None = None
+    device: str | None = None  # the device that answered (its hello id)
 
     @property
     def state(self) -> dict[str, Any] | None:
@@ -68,10 +103,86 @@ class Reply:
 
 
 class LinkListener(Protocol):
-    def on_hello(self, link: "DeviceLink", info: dict[str, Any]) -> None: ...
-    def on_state(self, link: "DeviceLink", frame: dict[str, Any]) -> None: ...
-    def on_event(self, link: "DeviceLink", frame: dict[str, Any]) -> None: ...
-    def on_availability(self, link: "DeviceLink", online: bool, reason: str) -> None: ...
+    def on_hello(self, link: "DeviceLink", info: dict[str, Any]) -> bool | None:
+        """A device said hello (checked). Return False to refuse to serve it
+        on this link (the link goes into quarantine)."""
+        ...
+
+    def on_state(self, link: "DeviceLink", device_id: str, frame: dict[str, Any]) -> None: ...
+    def on_event(self, link: "DeviceLink", device_id: str, frame: dict[str, Any]) -> None: ...
+    def on_availability(self, link: "DeviceLink", device_id: str, online: bool, reason: str) -> None: ...
+
+    def on_problem(self, link: "DeviceLink", device_id: str | None, kind: str, detail: str) -> None:
+        """kind: `quarantined` (the device is not served) or `frame_refused`
+        (one frame dropped). device_id: the id the device gave, if valid."""
+        ...
+
+
+class Transport(Protocol):
+    """A byte stream to one device. `name` is what logs and the device
+    state show (a port path, an address). open() may block (it runs on the
+    link's thread) and raises OSError (or serial.SerialException) when the
+    device cannot be reached; fileno() becomes readable whenever read() has
+    bytes; read() never blocks and raises when the stream is gone."""
+
+    name: str
+
+    def open(self) -> None: ...
+    def fileno(self) -> int: ...
+    def read(self) -> bytes: ...
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+class SerialTransport:
+    """A serial port (a USB-UART, or a pty standing in for one)."""
+
+    def __init__(self, port: str, baudrate: int = 115200) -> None:
+        self.name = port
+        self.baudrate = baudrate
+        self._ser: serial.Serial | None = None
+
+    def open(self) -> None:
+        ser = serial.Serial()
+        ser.port = self.name
+        ser.baudrate = self.baudrate
+        ser.timeout = 0  # reads never block: select() does the waiting
+        ser.write_timeout = 2
+        # Many ESP32 boards wire DTR/RTS to reset and boot mode: keep both
+        # released so opening the port does not reset the controller.
+        ser.dtr = False
+        ser.rts = False
+        try:
+            ser.exclusive = True  # a second bridge on the same port fails loudly
+        except (AttributeError, ValueError):
+            pass
+        ser.open()
+        self._ser = ser
+
+    def fileno(self) -> int:
+        assert self._ser is not None
+        return self._ser.fileno()
+
+    def read(self) -> bytes:
+        ser = self._ser
+        if ser is None:
+            raise serial.SerialException("port closed")
+        return ser.read(max(1, ser.in_waiting))  # raises when the port is gone
+
+    def write(self, data: bytes) -> None:
+        ser = self._ser
+        if ser is None:
+            raise serial.SerialException("port closed")
+        ser.write(data)
+        ser.flush()
+
+    def close(self) -> None:
+        ser, self._ser = self._ser, None
+        if ser is not None:
+            try:
+                ser.close()
+            except Exception:
+                pass
 
 
 @dataclass
@@ -102,14 +213,17 @@ class LinkStats:
     opens: int = 0
     timeouts: int = 0
     commands_sent: int = 0  # requests written for the bridge (hello/status not counted)
-    last_frame_at: float | None = None
+    last_frame_at: float | None = None  # the last usable frame
     errors_from_device: int = 0
+    frames_refused: int = 0  # decoded, but failed the checks (hobguard.edge)
+    frames_held_dropped: int = 0  # held while identifying, and overflowed
+    identity_checks: int = 0  # hellos answered
 
 
 class DeviceLink:
     def __init__(
         self,
-        port: str,
+        port: str | Transport,
         listener: LinkListener,
         *,
         baudrate: int = 115200,
@@ -118,18 +232,20 @@ class DeviceLink:
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 10.0,
     ) -> None:
-        self.port = port
+        self.transport: Transport = SerialTransport(port, baudrate) if isinstance(port, str) else port
+        self.port = self.transport.name
         self.listener = listener
-        self.baudrate = baudrate
         self.request_timeout_s = request_timeout_s
         self.offline_after_override = offline_after_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.info: dict[str, Any] | None = None  # the hello reply, once said
+        # The hello (checked) of the device this link serves, or served last:
+        # availability and state go out under its id. None before the first.
+        self.info: dict[str, Any] | None = None
         self.online = False
         self.stats = LinkStats()
-        self._ser: serial.Serial | None = None
-        self._ready = False  # port open and hello answered
+        self._open = False  # the transport is open
+        self._ready = False  # open, and the device's hello answered and accepted
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
@@ -141,13 +257,18 @@ class DeviceLink:
         self._hello_id: int | None = None
         self._hello_due = 0.0
         self._hello_tries = 0
-        self._early: deque[dict[str, Any]] = deque(maxlen=32)  # frames before hello
+        self._identify_started: float | None = None  # identity in question since
+        self._held: deque[dict[str, Any]] = deque()
         self._closed_reason = "port closed"
+        self.quarantined: str | None = None  # why, while quarantined
+        self._quarantine_s = QUARANTINE_FIRST_S
+        self._refusals: dict[str, int] = {}  # problem -> count, for rate-limited logs
 
     # -- public --------------------------------------------------------------
 
     @property
     def device_id(self) -> str | None:
+        """The device this link serves (or served last)."""
         return self.info.get("device") if self.info else None
 
     @property
@@ -183,12 +304,20 @@ class DeviceLink:
                     pass
 
     def request(
-        self, cmd: str, on_done: Callable[[Reply], None], timeout_s: float | None = None, **args: Any
+        self,
+        cmd: str,
+        on_done: Callable[[Reply], None],
+        timeout_s: float | None = None,
+        *,
+        for_device: str | None = None,
+        **args: Any,
     ) -> int | None:
         """Send one command; `on_done(reply)` is called exactly once, from the
-        link's thread (or at once, from this one, when the device is offline).
+        link's thread (or at once, from this one, when nothing was sent).
+        With `for_device`, the command is sent only while this link serves
+        that device (its hello said so), else refused as `device_offline`.
         Returns the request id, or None when nothing was sent."""
-        return self._send(cmd, args, on_done, timeout_s, internal=False)
+        return self._send(cmd, args, on_done, timeout_s, internal=False, for_device=for_device)
 
     # -- sending ---------------------------------------------------------------
 
@@ -199,13 +328,21 @@ class DeviceLink:
         on_done: Callable[[Reply], None],
         timeout_s: float | None,
         internal: bool,
+        for_device: str | None = None,
     ) -> int | None:
         now = time.monotonic()
         failure = None
         with self._lock:
-            ser = self._ser
-            if ser is None or (not internal and not self._ready):
+            if not self._open:
                 failure = "the device is not connected"
+            elif not internal and not self._ready:
+                failure = (
+                    f"quarantined: {self.quarantined}"
+                    if self.quarantined
+                    else "the device's identity is being checked (it restarted or was reconnected)"
+                )
+            elif for_device is not None and for_device != self.device_id:
+                failure = f"{self.port} now serves device {self.device_id}, not {for_device}"
             else:
                 request_id = (next(self._ids) - 1) % protocol.MAX_ID + 1
                 timeout = self.request_timeout_s if timeout_s is None else timeout_s
@@ -216,8 +353,7 @@ class DeviceLink:
         line = protocol.request(request_id, cmd, **args).encode()
         try:
             with self._write_lock:
-                ser.write(line)
-                ser.flush()
+                self.transport.write(line)
         except (serial.SerialException, OSError) as err:
             # The reader notices the dead port too; fail this request now.
             with self._lock:
@@ -250,7 +386,7 @@ class DeviceLink:
         failures = 0
         while not self._stop.is_set():
             try:
-                ser = self._open()
+                self.transport.open()
             except (serial.SerialException, OSError, ValueError) as err:
                 failures += 1
                 level = logging.WARNING if failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
@@ -258,13 +394,14 @@ class DeviceLink:
                 self._stop.wait(backoff)
                 backoff = min(self.backoff_max_s, backoff * 2)
                 continue
-            if failures:
-                log.info("%s: port open again after %d failed attempt(s)", self.port, failures)
+            with self._lock:
+                self._open = True
+            log.info("%s: port open%s", self.port, f" again after {failures} failed attempt(s)" if failures else "")
             failures = 0
             self.stats.opens += 1
             said_hello = False
             try:
-                said_hello = self._session(ser)
+                said_hello = self._session()
             except LinkClosed:
                 pass
             except (serial.SerialException, OSError) as err:
@@ -274,57 +411,34 @@ class DeviceLink:
                 self._closed_reason = "internal error"
                 log.exception("%s: unexpected error; reopening the port", self.port)
             finally:
-                self._close(ser)
+                self._close()
             if said_hello:
                 backoff = self.backoff_initial_s
             if not self._stop.is_set():
                 self._stop.wait(backoff)
                 backoff = min(self.backoff_max_s, backoff * 2)
 
-    def _open(self) -> serial.Serial:
-        ser = serial.Serial()
-        ser.port = self.port
-        ser.baudrate = self.baudrate
-        ser.timeout = 0  # reads never block: select() does the waiting
-        ser.write_timeout = 2
-        # Many ESP32 boards wire DTR/RTS to reset and boot mode: keep both
-        # released so opening the port does not reset the controller.
-        ser.dtr = False
-        ser.rts = False
-        try:
-            ser.exclusive = True  # a second bridge on the same port fails loudly
-        except (AttributeError, ValueError):
-            pass
-        ser.open()
-        with self._lock:
-            self._ser = ser
-        log.info("%s: port open", self.port)
-        return ser
-
-    def _close(self, ser: serial.Serial) -> None:
-        with self._lock:
-            self._ser = None
+    def _close(self) -> None:
+        with self._write_lock, self._lock:
+            self._open = False
             self._ready = False
             pending = list(self._pending.items())
             self._pending.clear()
-        try:
-            ser.close()
-        except Exception:
-            pass
+        self.transport.close()
+        self._held.clear()
         now = time.monotonic()
         for request_id, p in pending:
             if not p.internal:
                 p.fail(request_id, now, "device_offline", self._closed_reason)
         self._set_online(False, self._closed_reason if not self._stop.is_set() else "bridge stopping")
 
-    def _session(self, ser: serial.Serial) -> bool:
-        """Read until the port fails or the link stops. True once hello was answered."""
+    def _session(self) -> bool:
+        """Read until the transport fails or the link stops. True once a hello was answered."""
         reader = protocol.LineReader(protocol.MAX_LINE)
-        fd = ser.fileno()
-        self._hello_id = None
-        self._hello_due = 0.0
-        self._hello_tries = 0
-        self._early.clear()
+        fd = self.transport.fileno()
+        # Whatever this port held before, it may hold another device now.
+        self.quarantined = None
+        self._question_identity("the port was (re)opened")
         self.stats.last_frame_at = None
         said_hello = False
         self._closed_reason = "port closed"
@@ -333,6 +447,7 @@ class DeviceLink:
             if not self._ready and now >= self._hello_due:
                 self._say_hello(now)
             self._expire(now)
+            self._check_identity_timeout(now)
             self._check_silence(now)
             timeout = self._next_deadline(now) - now
             readable, _, _ = select.select([fd, self._wake_r], [], [], max(0.0, timeout))
@@ -342,8 +457,7 @@ class DeviceLink:
                 except (BlockingIOError, OSError):
                     pass
             if fd in readable:
-                data = ser.read(max(1, ser.in_waiting))  # raises when the port is gone
-                for line in reader.feed(data):
+                for line in reader.feed(self.transport.read()):
                     self._line(line)
                 said_hello = said_hello or self._ready
         raise LinkClosed()
@@ -352,6 +466,8 @@ class DeviceLink:
         deadline = now + 60.0
         if not self._ready:
             deadline = min(deadline, self._hello_due)
+            if self._identify_started is not None and self.online:
+                deadline = min(deadline, self._identify_started + self._identify_grace_s() + 0.01)
         with self._lock:
             for p in self._pending.values():
                 deadline = min(deadline, p.deadline)
@@ -359,13 +475,42 @@ class DeviceLink:
             deadline = min(deadline, self.stats.last_frame_at + self.offline_after_s + 0.01)
         return deadline
 
-    # -- hello -------------------------------------------------------------------
+    # -- identity ------------------------------------------------------------------
+
+    def _question_identity(self, why: str) -> None:
+        """From now on nothing is forwarded or sent for the bridge until the
+        device has said hello again (held frames wait for the answer)."""
+        with self._write_lock, self._lock:
+            was_ready = self._ready
+            self._ready = False
+        if was_ready or self._identify_started is None:
+            self._identify_started = time.monotonic()
+        if was_ready:
+            log.info("%s: device %s: %s; asking who it is before anything else", self.port, self.device_id, why)
+        self._hello_due = 0.0
+        self._hello_tries = 0
+        self._hello_id = None
+
+    def _identify_grace_s(self) -> float:
+        return HELLO_TIMEOUT_S * 3
+
+    def _check_identity_timeout(self, now: float) -> None:
+        """A device that restarted and does not say who it is within a few
+        hellos is offline under the id it had."""
+        started = self._identify_started
+        if self._ready or started is None or not self.online:
+            return
+        if now - started > self._identify_grace_s():
+            self._set_online(False, "restarted and has not said who it is")
 
     def _say_hello(self, now: float) -> None:
         self._hello_tries += 1
-        if self._hello_tries == 4:
+        if self._hello_tries == 4 and not self.quarantined:
             log.warning("%s: no answer to hello yet (is a hobguard device on this port?)", self.port)
-        self._hello_due = now + min(HELLO_TIMEOUT_S * self._hello_tries, 10.0)
+        if self.quarantined:
+            self._hello_due = now + self._quarantine_s
+        else:
+            self._hello_due = now + min(HELLO_TIMEOUT_S * self._hello_tries, 10.0)
         self._hello_id = self._send("hello", {}, self._hello_done, HELLO_TIMEOUT_S, internal=True)
 
     def _hello_done(self, reply: Reply) -> None:
@@ -378,47 +523,77 @@ class DeviceLink:
         info = dict(reply.frame or {})
         info.pop("t", None)
         info.pop("id", None)
-        device = info.get("device")
-        burners = info.get("burners")
-        if info.get("proto") != protocol.PROTOCOL_VERSION:
-            log.error(
-                "%s: device speaks protocol %r, this bridge %d: not serving it",
-                self.port,
-                info.get("proto"),
-                protocol.PROTOCOL_VERSION,
-            )
+        self.stats.identity_checks += 1
+        problem = protocol.hello_problem(info)
+        said = info.get("device")
+        if not protocol.is_device_id(said) or said in protocol.RESERVED_DEVICE_IDS:
+            said = None
+        if problem is not None:
+            self._quarantine(said, f"hello refused: {problem}")
             return
-        if (
-            not isinstance(device, str)
-            or not device
-            or not isinstance(burners, list)
-            or not all(protocol.is_burner_id(b) for b in burners)
-        ):
-            log.error("%s: hello reply without a usable device id / burner list: %r", self.port, info)
+        device = info["device"]
+        before = self.device_id
+        if before is not None and before != device:
+            # Another device than the one served: the old one is gone from here.
+            log.warning("%s: device %s is gone; device %s answers here now", self.port, before, device)
+            self._set_online(False, f"{self.port} now holds device {device}")
+        accepted = _listen(self.listener.on_hello, self, info)
+        if accepted is False:
+            self._quarantine(device, "the bridge refuses to serve this device here (see the log)")
             return
-        first = self.info is None or self.info.get("device") != device
-        self.info = info
-        self._ready = True
+        if self.quarantined:
+            log.info("%s: device %s answers correctly again: no longer quarantined", self.port, device)
+        with self._write_lock, self._lock:
+            self.info = info
+            self._ready = self._open
+            self.quarantined = None
+        self._quarantine_s = QUARANTINE_FIRST_S
+        self._identify_started = None
+        self._refusals.clear()
         self.stats.last_frame_at = time.monotonic()
         log.info(
             "%s: device %s (firmware %s, burners %s, heartbeat %s s)%s",
             self.port,
             device,
             info.get("fw"),
-            ", ".join(burners),
+            ", ".join(info["burners"]),
             info.get("heartbeat_s"),
-            "" if first else " (again)",
+            "" if before != device else " (again)",
         )
-        _listen(self.listener.on_hello, self, info)
         self._set_online(True, "hello")
-        # Frames that came before hello, then a fresh snapshot.
-        while self._early:
-            self._dispatch(self._early.popleft())
+        # Frames that came while the identity was checked, then a fresh snapshot.
+        while self._held and self._ready:
+            self._dispatch(self._held.popleft())
         self._send("status", {}, self._status_done, None, internal=True)
 
+    def _quarantine(self, device_id: str | None, problem: str) -> None:
+        """Serve nothing from this device until a later hello passes."""
+        first = self.quarantined != problem
+        with self._write_lock, self._lock:
+            self._ready = False
+            self.quarantined = problem
+        self._held.clear()
+        if self.online:
+            self._set_online(False, "quarantined")
+        if first:
+            self._quarantine_s = QUARANTINE_FIRST_S
+            log.error(
+                "%s: device %s quarantined: %s. Nothing it says is published and no command is sent to it; "
+                "hello is asked again in %.0f s and after it restarts.",
+                self.port,
+                device_id or "(no usable id)",
+                problem,
+                self._quarantine_s,
+            )
+            _listen(self.listener.on_problem, self, device_id, "quarantined", problem)
+        else:
+            self._quarantine_s = min(QUARANTINE_MAX_S, self._quarantine_s * 2)
+            log.debug("%s: still quarantined (%s)", self.port, problem)
+        self._hello_due = time.monotonic() + self._quarantine_s
+
     def _status_done(self, reply: Reply) -> None:
-        if reply.ok and reply.state is not None:
-            _listen(self.listener.on_state, self, reply.state)
+        if reply.ok and reply.state is not None and reply.device is not None:
+            _listen(self.listener.on_state, self, reply.device, reply.state)
 
     # -- frames ------------------------------------------------------------------
 
@@ -436,34 +611,68 @@ class DeviceLink:
             log.debug("%s: not a frame (%s): %r", self.port, err.code, line[:80])
             return
         self.stats.frames += 1
-        self.stats.last_frame_at = time.monotonic()
         log.debug("%s ← %s", self.port, line[:200])
         kind = frame.get("t")
         if kind in ("ok", "err"):
             self._reply(frame)
-        elif not self._ready:
-            self._early.append(frame)
-        else:
-            if not self.online:
-                self._set_online(True, "frames again")
-            self._dispatch(frame)
+            return
+        is_boot = kind == "evt" and frame.get("event_type") == "boot"
+        if self.quarantined:
+            if not is_boot:
+                return
+            # A restart is a fresh start: its hello is judged (and reported) anew.
+            log.info("%s: the quarantined device restarted: asking who it is", self.port)
+            self.quarantined = None
+            self._question_identity("the device restarted")
+        if self._ready and is_boot:
+            self._question_identity("the device restarted")
+        elif self._ready and kind == "state" and frame.get("device") != self.device_id:
+            self._question_identity("a state frame names another device")
+        if not self._ready:
+            if len(self._held) >= HELD_MAX:
+                self._held.popleft()
+                self.stats.frames_held_dropped += 1
+            self._held.append(frame)
+            return
+        self._dispatch(frame)
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
+        """Forward one frame from the device this link serves, if it passes."""
+        info = self.info
+        assert info is not None
+        device = info["device"]
         kind = frame.get("t")
         if kind == "state":
-            _listen(self.listener.on_state, self, frame)
+            problem = edge.state_problem(frame, info)
+            if problem is None:
+                self._usable_frame()
+                _listen(self.listener.on_state, self, device, frame)
         elif kind == "evt":
-            _listen(self.listener.on_event, self, frame)
-            if frame.get("event_type") == "boot":
-                # The device restarted: its settings (burners) may have changed.
-                self._ready_again()
+            problem = edge.event_problem(frame, info)
+            if problem is None:
+                self._usable_frame()
+                _listen(self.listener.on_event, self, device, frame)
         else:
-            log.debug("%s: frame of unknown kind %r ignored", self.port, kind)
+            problem = "a frame of unknown kind"
+        if problem is not None:
+            self._refuse(device, problem)
 
-    def _ready_again(self) -> None:
-        self._hello_due = 0.0
-        self._hello_tries = 0
-        self._say_hello(time.monotonic())
+    def _usable_frame(self) -> None:
+        self.stats.last_frame_at = time.monotonic()
+        if self._ready and not self.online:
+            self._set_online(True, "frames again")
+
+    def _refuse(self, device: str, problem: str) -> None:
+        """A frame from the device served here failed the checks: dropped,
+        counted, logged (the first time, then every 100th), reported."""
+        self.stats.frames_refused += 1
+        count = self._refusals.get(problem, 0) + 1
+        self._refusals[problem] = count
+        if count == 1 or count % 100 == 0:
+            log.warning(
+                "%s: device %s: frame refused (%s)%s", self.port, device, problem, f" ×{count}" if count > 1 else ""
+            )
+        _listen(self.listener.on_problem, self, device, "frame_refused", problem)
 
     def _reply(self, frame: dict[str, Any]) -> None:
         request_id = frame.get("id")
@@ -472,32 +681,43 @@ class DeviceLink:
         if pending is None:
             if frame.get("t") == "err":
                 self.stats.errors_from_device += 1
-                log.warning(
-                    "%s: device reports %s: %s (request id %r)",
-                    self.port,
-                    frame.get("code"),
-                    frame.get("msg"),
-                    request_id,
-                )
+                if edge.error_reply_problem(frame) is None:
+                    log.warning("%s: device reports %s: %s", self.port, frame.get("code"), frame.get("msg"))
+                else:
+                    log.warning("%s: device reports an error it cannot spell", self.port)
             else:
-                log.debug("%s: late or unknown reply id %r dropped", self.port, request_id)
+                log.debug("%s: late or unknown reply dropped", self.port)
             return
         latency = time.monotonic() - pending.sent_at
+        device = self.device_id if self._ready else None
         if frame.get("t") == "ok":
-            reply = Reply(True, request_id, pending.cmd, pending.args, latency, frame=frame)
+            checked = frame
+            state = frame.get("state")
+            if state is not None and pending.cmd != "hello":
+                problem = (
+                    edge.state_problem(state, self.info) if device is not None and self.info else "no identity yet"
+                )
+                if problem is not None:
+                    if device is not None:
+                        self._refuse(device, problem)
+                    checked = {k: v for k, v in frame.items() if k != "state"}
+            if checked is frame and device is not None:
+                self._usable_frame()
+            reply = Reply(True, request_id, pending.cmd, pending.args, latency, frame=checked, device=device)
         else:
+            problem = edge.error_reply_problem(frame)
+            if problem is not None:
+                if device is not None:
+                    self._refuse(device, problem)
+                code, message = "bad_reply", "the device's answer could not be read"
+            else:
+                code, message = str(frame["code"]), str(frame.get("msg") or "")
+                if device is not None:
+                    self._usable_frame()
             reply = Reply(
-                False,
-                request_id,
-                pending.cmd,
-                pending.args,
-                latency,
-                frame=frame,
-                code=str(frame.get("code")),
-                message=str(frame.get("msg")),
-            )
-        if self._ready and not self.online:
-            self._set_online(True, "frames again")
+                False, request_id, pending.cmd, pending.args, latency, frame=None, code=code, message=message,
+                device=device,
+            )  # fmt: skip
         _call(pending.on_done, reply)
 
     def _expire(self, now: float) -> None:
@@ -523,9 +743,10 @@ class DeviceLink:
         if online and not self._ready:
             return
         self.online = online
-        log.info("%s: device %s %s (%s)", self.port, self.device_id or "?", "online" if online else "offline", reason)
-        if self.info is not None:
-            _listen(self.listener.on_availability, self, online, reason)
+        device = self.device_id
+        log.info("%s: device %s %s (%s)", self.port, device or "?", "online" if online else "offline", reason)
+        if device is not None:
+            _listen(self.listener.on_availability, self, device, online, reason)
 
 
 def _short(err: BaseException) -> str:
@@ -540,8 +761,9 @@ def _call(fn: Callable[[Reply], None], reply: Reply) -> None:
         log.exception("error in a reply handler")
 
 
-def _listen(fn: Callable[..., None], *args: Any) -> None:
+def _listen(fn: Callable[..., Any], *args: Any) -> Any:
     try:
-        fn(*args)
+        return fn(*args)
     except Exception:
         log.exception("error in a link listener")
+        return None

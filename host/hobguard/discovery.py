@@ -49,12 +49,27 @@ class Entity:
     component: str  # Home Assistant platform
     key: str  # object id (per burner: prefixed with the burner id)
     config: dict[str, Any]
+    # Availability entries of this entity beyond the bridge's and the device's
+    # (availability_mode "all": every entry must say online).
+    availability: tuple[dict[str, str], ...] = ()
 
 
 # Templates shared by several rows. A value Home Assistant cannot place
-# renders as "None", which every MQTT platform reads as "unknown".
+# renders as "None", which Home Assistant's MQTT platforms read as
+# "unknown" (timestamp sensors and valves only since 2024.10: older ones
+# log a warning, so those never get "None" in normal operation).
 _ON_OFF_FAULT = "{{ 'ON' if value_json.fault else 'OFF' }}"
 _DIAG = "diagnostic"
+# A timestamp sensor must get a timestamp whatever happens: when there is
+# none, the entity is made unavailable by its own availability entry, and
+# its state is this placeholder, never shown.
+NO_TIME = "1970-01-01T00:00:00+00:00"
+
+
+def _only_while(field: str) -> dict[str, str]:
+    """An availability entry: online while the state's `field` is set."""
+    return {"topic": "$state", "value_template": "{{ 'online' if value_json.%s else 'offline' }}" % field}
+
 
 ENTITIES: list[Entity] = [
     # -- per burner ---------------------------------------------------------
@@ -101,7 +116,9 @@ ENTITIES: list[Entity] = [
             "icon": "mdi:timer-outline",
             "command_topic": "$cmd/timer/set",
             "state_topic": "$state",
-            "value_template": "{{ ((value_json.timer_remaining_s or 0) / 60) | round(0, 'ceil') | int }}",
+            # Whole minutes left, rounded up, never above the number's max.
+            "value_template": "{{ [((value_json.timer_remaining_s or 0) / 60) | round(0, 'ceil') | int, "
+            "$timer_max] | min }}",
             # Home Assistant's default min is 1: 0 (= cancel) must be allowed.
             "min": 0,
             "max": Hello("timer_max_min", 720),
@@ -130,8 +147,11 @@ ENTITIES: list[Entity] = [
             "name": "$Burner timer ends",
             "device_class": "timestamp",
             "state_topic": "$state",
-            "value_template": "{{ value_json.timer_deadline }}",
+            "value_template": "{{ value_json.timer_deadline or '%s' }}" % NO_TIME,
         },
+        # No timer, no end: unavailable (a timestamp sensor given "None"
+        # logs "Invalid state message" in Home Assistant before 2024.10).
+        availability=(_only_while("timer_deadline"),),
     ),
     Entity(
         "burner",
@@ -287,15 +307,17 @@ ENTITIES: list[Entity] = [
     Entity(
         "device",
         "sensor",
-        "uptime",
+        "uptime",  # the object id of the former uptime sensor: the entity keeps its id
         {
-            "name": "Uptime",
-            "device_class": "duration",
-            "unit_of_measurement": "s",
+            # A boot time, not an uptime in seconds: it does not change with
+            # every heartbeat, so neither does the retained state.
+            "name": "Last boot",
+            "device_class": "timestamp",
             "entity_category": _DIAG,
             "state_topic": "$state",
-            "value_template": "{{ value_json.uptime_s }}",
+            "value_template": "{{ value_json.booted_at or '%s' }}" % NO_TIME,
         },
+        availability=(_only_while("booted_at"),),
     ),
     Entity(
         "device",
@@ -321,6 +343,21 @@ ENTITIES: list[Entity] = [
             "state_class": "total_increasing",
             "state_topic": "$state",
             "value_template": "{{ value_json.events_dropped }}",
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "frames_refused",
+        {
+            # What the device said that the bridge refused (bad ids, types,
+            # numbers): above 0, see the bridge's log.
+            "name": "Frames refused",
+            "icon": "mdi:message-alert-outline",
+            "entity_category": _DIAG,
+            "state_class": "total_increasing",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.frames_refused }}",
         },
     ),
 ]
@@ -358,16 +395,20 @@ class Topics:
         return f"{self.root}/{burner}/state"
 
 
-# A device id usable as one MQTT topic level and in discovery topics.
-TOPIC_SAFE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
 def bridge_availability_topic(base: str, bridge_id: str) -> str:
     return f"{base}/bridge/{bridge_id}/availability"
 
 
+def bridge_event_topic(base: str, bridge_id: str) -> str:
+    """Events of the bridge itself (extension): commands for devices it does
+    not serve, devices it quarantined."""
+    return f"{base}/bridge/{bridge_id}/event"
+
+
 def node_id(device_id: str) -> str:
-    """A discovery topic level from a device id ([a-zA-Z0-9_-] only)."""
+    """The discovery topic level of a device. A valid device id
+    (protocol.is_device_id) is its own node id, so two devices never share
+    one; anything else is made safe (and the bridge refuses a collision)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", device_id)
 
 
@@ -406,8 +447,8 @@ ORIGIN = {"name": "hobguard bridge", "sw_version": __version__}
 def configs(topics: Topics, hello: dict[str, Any], prefix: str = "homeassistant") -> dict[str, dict[str, Any]]:
     """Every discovery config for one device: {config topic: payload dict}."""
     device = device_block(topics.device, hello)
-    availability = [{"topic": topics.bridge_availability}, {"topic": topics.availability}]
     node = node_id(topics.device)
+    timer_max = hello.get("timer_max_min", 720)
     out: dict[str, dict[str, Any]] = {}
     for entity in ENTITIES:
         if entity.scope == "burner":
@@ -421,8 +462,11 @@ def configs(topics: Topics, hello: dict[str, Any], prefix: str = "homeassistant"
                 "event": topics.event,
                 "burner": burner or "",
                 "Burner": display_name(burner) if burner else "",
+                "timer_max": json.dumps(timer_max),
             }
             config = _expand(entity.config, subs, hello)
+            availability = [{"topic": topics.bridge_availability}, {"topic": topics.availability}]
+            availability += [_expand(extra, subs, hello) for extra in entity.availability]
             config.update(
                 {
                     "unique_id": f"hobguard_{node}_{object_id}",
