@@ -5,6 +5,7 @@ state and event payloads, discovery, retained and bad commands."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -288,6 +289,13 @@ def test_retained_command_is_ignored(
         assert rig.bridge.links[0].stats.commands_sent == 0
         assert not [e for e in events if e["event_type"] in ("cut", "lock")]
         assert rig.recorder.last(rig.topic(DEV, "state")).json()["locked"] is False
+        # Removed from the broker once the device is served: they cannot come back.
+        fresh = type(publisher)(mosquitto.url, [f"{base}/{DEV}/gas/set", f"{base}/{DEV}/lock/set"])
+        try:
+            time.sleep(0.5)
+            assert fresh.messages == [], "a retained command is still on the broker"
+        finally:
+            fresh.close()
     finally:
         publisher.publish(f"{base}/{DEV}/gas/set", "", retain=True)
         publisher.publish(f"{base}/{DEV}/lock/set", "", retain=True)
@@ -367,3 +375,48 @@ def test_entities_of_a_removed_burner_are_cleared(
     remembered = json.loads(state_file.read_text())["discovery"]["hob-stale"]
     assert not [t for t in remembered if "/wok_" in t]
     assert f"{rig2.discovery_prefix}/valve/hob-stale/left_gas/config" in remembered
+
+
+# -- retained commands, mistyped topics, unknown devices (issue 9, items 7 and 9) -------------------
+
+
+def test_a_retained_command_published_while_the_bridge_listens_is_refused_and_removed(hob, recorder_factory) -> None:
+    """Under MQTT 3.1.1 a retained message published while the bridge is
+    subscribed arrives looking live, and was carried out. With MQTT 5's
+    retain-as-published the bridge sees the flag, refuses it, and removes it
+    from the broker so it cannot come back at the next (re)connect."""
+    rig, sim, dev = hob
+    ignite(rig, sim, "left")
+    topic = rig.topic(dev, "left", "gas", "set")
+    mark = rig.send(dev, "left/gas/set", "CLOSE", retain=True)
+    rejected = rig.wait_event(dev, lambda e: e["event_type"] == "rejected", since=mark)
+    assert rejected["reason"] == "retained" and rejected["topic"] == topic and rejected["burner"] == "left"
+    marker = rig.send(dev, "left/gas/set", "marker")  # answered after anything the retained one caused
+    rig.wait_event(dev, lambda e: e.get("payload") == "marker", since=marker)
+    assert not [e for e in rig.events(dev, mark) if e["event_type"] == "cut"], "a retained command cut the gas"
+    assert rig.burner(dev, "left")["flame"] == "on"
+    # Gone from the broker: a new subscriber gets nothing retained there.
+    fresh = recorder_factory(rec_url(rig), [topic])
+    time.sleep(0.5)
+    assert fresh.on(topic) == [], "the retained command is still on the broker"
+
+
+def test_mistyped_command_topics_and_unknown_devices_get_an_answer(hob) -> None:
+    rig, sim, dev = hob
+    bridge_events = f"{rig.base}/bridge/e2e/event"
+    mark = rig.send(dev, "left/timer", "5")
+    rig.send(dev, "lock", "ON")
+    rig.send(dev, "gas", "CLOSE")
+    for wrong, right in (("left/timer", "left/timer/set"), ("lock", "lock/set"), ("gas", "gas/set")):
+        event = rig.wait_event(dev, lambda e, w=wrong: e["event_type"] == "rejected" and e["topic"].endswith(w),
+                               since=mark)  # fmt: skip
+        assert event["reason"] == "unknown_command" and right in event["detail"], event
+    rig.send("hob-nobody", "left/gas/set", "CLOSE")
+    unknown = rig.recorder.wait(lambda m: m.topic == bridge_events, since=mark, what="bridge event").json()
+    assert unknown["event_type"] == "rejected" and unknown["reason"] == "unknown_device"
+    assert unknown["device"] == "hob-nobody" and unknown["topic"] == rig.topic("hob-nobody", "left", "gas", "set")
+    # Nothing was done, and nothing echoes: exactly one answer each.
+    time.sleep(0.5)
+    assert len([e for e in rig.events(dev, mark) if e["event_type"] == "rejected"]) == 3
+    assert len(rig.recorder.on(bridge_events, mark)) == 1
+    assert not [e for e in rig.events(dev, mark) if e["event_type"] in ("timer_set", "lock", "cut")]

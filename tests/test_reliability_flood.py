@@ -131,3 +131,35 @@ def test_an_mqtt_command_flood_is_answered_and_nothing_piles_up(hob):
     assert link.online and sim.proc.poll() is None
     # Report what a flood costs (not a threshold): how many timed out.
     print(f"\nflood of {valid} valid commands: {len(timeouts)} timed out")
+
+
+@pytest.mark.e2e
+def test_a_home_assistant_status_flood_is_coalesced_and_a_cut_goes_through_at_once(hob):
+    """1000 `homeassistant/status online` messages back to back, a cut in the
+    middle: discovery is re-sent a few times, not 1000 times, and the cut
+    reaches the device while the flood is still being handled. The cut's
+    latency from the moment its message arrived is reported, not asserted
+    (timing belongs in make bench: python -m bench --only ha_flood)."""
+
+    from conftest import wait_for
+
+    rig, sim, dev = hob
+    bridge = rig.bridge
+    valve = f"{rig.discovery_prefix}/valve/{dev}/left_gas/config"
+    wait_for(bridge.announcer.idle, 10, what="the first announcement done")
+    runs = bridge.announcer.runs
+    mark = rig.recorder.mark()
+    status = f"{rig.discovery_prefix}/status"
+    for n in range(1000):
+        rig.recorder.client.publish(status, "online", qos=0)
+        if n == 500:
+            rig.recorder.client.publish(rig.topic(dev, "left", "gas", "set"), "CLOSE", qos=1)
+    rig.wait_event(dev, lambda e: e["event_type"] == "cut" and e["reason"] == "remote", since=mark, timeout=20)
+    wait_for(lambda: bridge.announcer.requests >= 1000, 30, what="every status message handled")
+    wait_for(bridge.announcer.idle, 30, what="the announcer idle")
+    republished = len(rig.recorder.on(valve, mark))
+    assert 1 <= republished <= 6, f"discovery re-sent {republished} times for 1000 status messages"
+    assert bridge.announcer.runs - runs <= 6
+    total_s, device_s = bridge.latencies[-1]
+    print(f"\ncut during a 1000-message homeassistant/status flood: {total_s * 1000:.1f} ms from its arrival "
+          f"({device_s * 1000:.1f} ms at the device); discovery re-sent {republished} times")  # fmt: skip
