@@ -399,10 +399,16 @@ def describe_connect_error(err: OSError, settings: MqttSettings) -> tuple[str, s
             f"cannot connect to {url}: the broker's TLS certificate is not trusted ({text}); give the CA that "
             "signed it with --ca-cert FILE ([mqtt] ca_cert)"
         )
-    if isinstance(err, ssl.SSLError):
+    if settings.tls and isinstance(err, (ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        reason = getattr(err, "reason", None) or err.strerror or err
         return "tls", (
-            f"cannot connect to {url}: the TLS handshake failed ({err.reason or err}); is {settings.port} the "
+            f"cannot connect to {url}: the TLS handshake failed ({reason}); is {settings.port} the "
             "broker's TLS port (usually 8883)? For a port without TLS use mqtt://"
+        )
+    if isinstance(err, ConnectionResetError):
+        return "reset", (
+            f"cannot connect to {url}: the broker closed the connection at once; a TLS port reached with mqtt:// "
+            "(use mqtts://)?"
         )
     if isinstance(err, ConnectionRefusedError):
         return "refused", (
