@@ -283,16 +283,20 @@ def check_tls_files(mqtt: MqttSettings) -> None:
     except (ssl.SSLError, ValueError, OSError) as err:
         raise ConfigError(f"--ca-cert {mqtt.ca_cert}: not a PEM certificate file ({_ssl_reason(err)})") from None
     if mqtt.client_cert:
+        asked: list[bool] = []
 
         def no_passphrase() -> str:
-            raise ConfigError(
-                f"--client-key {mqtt.client_key}: the key is locked with a passphrase; the bridge runs unattended "
-                "and needs it unlocked (keep the file readable by the bridge's user only)"
-            )
+            asked.append(True)
+            raise ValueError("locked")
 
         try:
             context.load_cert_chain(mqtt.client_cert, mqtt.client_key, password=no_passphrase)
         except (ssl.SSLError, ValueError, OSError) as err:
+            if asked:
+                raise ConfigError(
+                    f"--client-key {mqtt.client_key}: the key is locked with a passphrase; the bridge runs "
+                    "unattended and needs it unlocked (keep the file readable by the bridge's user only)"
+                ) from None
             raise ConfigError(
                 f"--client-cert {mqtt.client_cert} / --client-key {mqtt.client_key}: not a PEM certificate and its "
                 f"matching private key ({_ssl_reason(err)})"
