@@ -12,7 +12,9 @@ from hobguard.bridge import (
     Command,
     Rejection,
     command_subscriptions,
+    is_output,
     parse_command,
+    subscriptions,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -208,5 +210,40 @@ def test_subscriptions_cover_every_command_topic() -> None:
     assert "hobguard/hob-1/gas/set" in subs
     assert "hobguard/hob-1/+/timer/set" in subs
     assert len(subs) == len(DEVICE_COMMANDS) + len(BURNER_COMMANDS)
-    # Never a wildcard that would also match the bridge's own state topics.
-    assert not any(s.endswith("#") or s.endswith("/+/+") for s in subs)
+
+
+def test_the_bridge_subscribes_widely_but_never_twice_to_one_topic() -> None:
+    """Everything under the base topic (so a mistyped command topic and a
+    command for an unknown device get an answer), with no filter that
+    overlaps another: an MQTT 5 broker delivers a message once per matching
+    subscription, and a command must be carried out once."""
+    assert subscriptions("hobguard", "homeassistant/status") == ["hobguard/#", "homeassistant/status"]
+    assert subscriptions("hobguard", "hobguard/ha/status") == ["hobguard/#"]
+    assert subscriptions("hobguard", None) == ["hobguard/#"]
+
+
+@pytest.mark.parametrize(
+    "suffix, output",
+    [(["availability"], True), (["state"], True), (["event"], True), (["left", "state"], True),
+     (["left", "gas", "set"], False), (["lock"], False), (["left", "timer"], False)],
+)  # fmt: skip
+def test_the_bridges_own_topics_are_never_taken_for_commands(suffix: list[str], output: bool) -> None:
+    assert is_output(suffix) is output
+
+
+def test_range_errors_read_correctly() -> None:
+    """Not "minutes must be 0 and at most 720" (issue 9, item 14)."""
+    result = check(["left", "timer", "set"], b"721")
+    assert isinstance(result, Rejection)
+    assert result.detail == "minutes must be from 0 to 720 (0 cancels the timer)"
+    result = check(["left", "timer", "extend"], b"0")
+    assert isinstance(result, Rejection)
+    assert result.detail == "minutes must be more than 0 and at most 720"
+
+
+def test_a_mistyped_topic_is_told_the_right_one() -> None:
+    for rest, right in ((["left", "timer"], "left/timer/set"), (["lock"], "lock/set"), (["lefft", "gas", "set"], None)):
+        result = check(rest, b"5")
+        assert isinstance(result, Rejection)
+        if right:
+            assert result.reason == "unknown_command" and f"did you mean {right}?" in result.detail

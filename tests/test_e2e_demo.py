@@ -49,3 +49,44 @@ def test_demo_with_a_given_broker_quiet(mosquitto, tmp_path, topic_prefix) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("OK: ")
+
+
+def test_demo_on_a_shared_broker_uses_its_own_ids_and_leaves_nothing_behind(mosquitto, recorder_factory) -> None:
+    """`hobguard demo --broker` next to a real hob (here: its retained
+    announcement, as a bridge leaves it): the demo neither takes that hob's
+    id nor touches its topics, and when it ends, nothing it announced is
+    left on the broker — no ghost hob in Home Assistant."""
+    import time
+
+    from conftest import SIM_DEVICE_ID
+
+    base, prefix = "hobguard", "homeassistant"  # the defaults, as a real installation has them
+    real = {
+        f"{base}/{SIM_DEVICE_ID}/availability": b"online",
+        f"{base}/{SIM_DEVICE_ID}/left/state": b'{"gas": "closed", "flame": "off"}',
+        f"{prefix}/valve/{SIM_DEVICE_ID}/left_gas/config": b'{"name": "Left gas"}',
+        f"{base}/bridge/kitchen/availability": b"online",
+    }
+    owner = recorder_factory(mosquitto.url, ["test/owner/unused"])
+    for topic, payload in real.items():
+        owner.publish(topic, payload, retain=True)
+    watcher = recorder_factory(mosquitto.url, [f"{base}/#", f"{prefix}/#"])
+    try:
+        done = run_demo("--broker", mosquitto.url, "--quiet", "--no-plot")
+        assert done.returncode == 0, done.stdout + done.stderr
+        seen = {m.topic for m in watcher.messages}
+        demo_topics = seen - set(real)
+        assert demo_topics, "the demo published nothing?"
+        ids = {t.split("/")[1] for t in demo_topics if t.startswith(f"{base}/") and "/bridge/" not in t}
+        assert len(ids) == 1 and next(iter(ids)).startswith("demo-"), ids
+        assert not [m for m in watcher.messages if m.topic in real and not m.retain], (
+            "the demo wrote to the hob's topics"
+        )
+        # What a newcomer (Home Assistant starting now) finds retained: only the real hob.
+        fresh = recorder_factory(mosquitto.url, [f"{base}/#", f"{prefix}/#"])
+        time.sleep(0.5)
+        left = {m.topic: m.payload for m in fresh.messages if m.retain}
+        assert left == real, sorted(set(left) ^ set(real))
+    finally:
+        for topic in real:
+            owner.publish(topic, b"", retain=True)

@@ -129,3 +129,33 @@ def test_two_ports_saying_the_same_device_id_serve_it_once(mosquitto, fakes, rig
     wait_for(lambda: first.commands("cut") or second.commands("cut"), what="the cut")
     assert len(first.commands("cut")) + len(second.commands("cut")) == 1
     assert {s["tc_mv"] for s in states_of(rig, "hob-twin", mark)} <= {served}
+
+
+def test_two_bridges_with_one_bridge_id_do_not_knock_each_other_off(
+    mosquitto, fakes, rig_factory, topic_prefix, caplog
+) -> None:
+    """Two bridges left with the same (default) bridge id: each has its own
+    MQTT client id, so neither takes over the other's session; the clash is
+    said plainly, and when one stops, the other says it is still online."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    one = fakes("usb-one", "hob-one", tc_mv=1.0)
+    two = fakes("usb-two", "hob-two", tc_mv=2.0)
+    first = rig_factory(mosquitto.url, [str(one.link_path)], topic_prefix, bridge_id="twin")
+    first.wait_online("hob-one")
+    second = rig_factory(mosquitto.url, [str(two.link_path)], topic_prefix, bridge_id="twin")
+    second.wait_online("hob-two")
+    wait_for(lambda: "another bridge runs with bridge id 'twin'" in caplog.text, 10, what="the clash said")
+    assert "--bridge-id" in caplog.text
+    time.sleep(2.0)
+    assert first.bridge.mqtt.connections == 1 and second.bridge.mqtt.connections == 1, "a bridge was knocked off"
+    assert first.bridge.config.mqtt.client_id != second.bridge.config.mqtt.client_id
+    # One stops (saying "offline" for the shared bridge id): the other says online again.
+    bridge_topic = f"{first.base}/bridge/twin/availability"
+    mark = first.recorder.mark()
+    second.stop()
+    first.recorder.wait(lambda m: m.topic == bridge_topic and m.payload == b"offline", since=mark, what="offline")
+    first.recorder.wait(lambda m: m.topic == bridge_topic and m.payload == b"online", since=mark, what="online again")
+    mark = first.send("hob-one", "left/gas/set", "CLOSE")
+    wait_for(lambda: one.commands("cut"), what="the first bridge still serves its hob")
