@@ -30,6 +30,7 @@ BENCHMARKS = {
     "footprint": "footprint",
     "latency": "latency",
     "bridge_load": "bridge_load",
+    "ha_flood": "ha_flood",
 }
 
 

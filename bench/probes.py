@@ -92,8 +92,8 @@ def instrument_bridge() -> None:
 
         publish = mqtt.MqttConnection.publish
 
-        def qos0_publish(self, topic, payload, retain=False, qos=1):  # type: ignore[no-untyped-def]
-            return publish(self, topic, payload, retain=retain, qos=0)
+        def qos0_publish(self, topic, payload, retain=False, qos=1, **kw):  # type: ignore[no-untyped-def]
+            return publish(self, topic, payload, retain=retain, qos=0, **kw)
 
         mqtt.MqttConnection.publish = qos0_publish  # type: ignore[method-assign]
 

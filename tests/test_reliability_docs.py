@@ -29,6 +29,14 @@ ROWS = [
     "Command flood",
     "Bad settings file",
     "Deploying",
+    "Serial port renumbered",
+    "A device that says something wrong",
+    "Home Assistant restarts, or floods",
+    "A state Home Assistant cannot read",
+    "Broker unreachable or refusing",
+    "Bad configuration",
+    "Two bridges with one bridge id",
+    "The demo on a shared broker",
 ]
 
 

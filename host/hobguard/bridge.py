@@ -361,6 +361,15 @@ class Announcer:
                 self._reasons.add(reason)
             self._cond.notify_all()
 
+    def _sleep(self, until: float) -> None:
+        """Wait (holding the condition) until `until`, or until stopped:
+        requests coming meanwhile do not cut the wait short."""
+        while not self._stopped:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
+
     def idle(self) -> bool:
         with self._cond:
             return not (self._full or self._devices or self.busy)
@@ -373,11 +382,9 @@ class Announcer:
                 if self._stopped:
                     return
                 self.busy = True
-                self._cond.wait(self.debounce_s)  # gather the rest of a burst
+                self._sleep(time.monotonic() + self.debounce_s)  # gather the rest of a burst
                 if self._full:
-                    wait = self._last_full + self.min_interval_s - time.monotonic()
-                    if wait > 0:
-                        self._cond.wait(wait)
+                    self._sleep(self._last_full + self.min_interval_s)
                 if self._stopped:
                     return
                 full, devices, reasons = self._full, self._devices, self._reasons
