@@ -84,7 +84,7 @@ class FakeLink:
     def request(
         self, cmd: str, on_done: Any, timeout_s: float | None = None, *, for_device: str | None = None, **args: Any
     ) -> int:
-        assert for_device == DEVICE, "every command names the device it is for"
+        assert for_device is not None, "every command names the device it is for"
         self.requests.append((cmd, args))
         return len(self.requests)
 
@@ -313,3 +313,32 @@ def test_minutes_in_other_scripts_are_rejected(rig, payload):
     link.requests.clear()
     bridge._on_message(Message(f"{BASE}/{DEVICE}/left/timer/set", payload))
     assert link.requests == []
+
+
+def test_a_retained_command_for_a_device_not_served_yet_is_removed_once_it_is(tmp_path):
+    """The broker replays retained commands as soon as the bridge subscribes,
+    often before the device has said hello: refused on the bridge's topic
+    then, and once the device is served, refused on its own topic too and
+    removed from the broker."""
+    namespace = argparse.Namespace(
+        serial=[], broker="mqtt://127.0.0.1:1", bridge_id="fuzz", base_topic=BASE,
+        discovery_prefix="fuzz/homeassistant", state_file=str(tmp_path / "state.json"),
+    )  # fmt: skip
+    bridge = Bridge(config_mod.build(namespace, environ={}))
+    bridge.mqtt = FakeMqtt()  # type: ignore[assignment]
+    topic = f"{BASE}/hob-later/left/gas/set"
+    bridge._on_message(Message(topic, b"CLOSE", retain=True))
+    [(event_topic, payload, retained)] = bridge.mqtt.published
+    assert event_topic == f"{BASE}/bridge/fuzz/event" and not retained
+    assert json.loads(payload)["reason"] == "retained" and json.loads(payload)["device"] == "hob-later"
+    bridge.mqtt.published.clear()
+    link = FakeLink()
+    hello = {"device": "hob-later", "burners": BURNERS, "timer_max_min": TIMER_MAX, "proto": 1, "heartbeat_s": 10,
+             "warn_before_s": 60, "fw": "1"}  # fmt: skip
+    assert bridge.on_hello(link, hello) is True  # type: ignore[arg-type]
+    published = bridge.mqtt.published
+    rejected = [json.loads(p) for t, p, _ in published if t == f"{BASE}/hob-later/event"]
+    assert [(e["reason"], e["burner"], e["topic"]) for e in rejected] == [("retained", "left", topic)]
+    assert (topic, b"", True) in published
+    assert link.requests == []
+    bridge.announcer.stop()

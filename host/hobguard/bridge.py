@@ -454,7 +454,8 @@ class Bridge:
         self._lock = threading.RLock()
         self.devices: dict[str, DeviceView] = {}
         self.foreign: OrderedDict[str, bool] = OrderedDict()  # device id → its availability said online
-        self.retained_later: OrderedDict[str, str] = OrderedDict()  # topic → device id
+        # topic → (device id, payload): retained commands for devices not served yet
+        self.retained_later: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self.state_file = config.state_file or config_mod.default_state_file(config.bridge_id)
         self.remembered = self._load_state_file()  # device → discovery topics published before
         self.mqtt = MqttConnection(
@@ -737,7 +738,7 @@ class Bridge:
             served_elsewhere = usable and self.foreign.get(device) is True
             if retain and usable:
                 # Cleared if it turns out to be ours: a retained command never comes back.
-                self.retained_later[topic] = device
+                self.retained_later[topic] = (device, payload[:MAX_PAYLOAD])
                 while len(self.retained_later) > RETAINED_LATER_MAX:
                     self.retained_later.popitem(last=False)
         if retain:
@@ -897,10 +898,16 @@ class Bridge:
                     log.info("device %s now on %s", device_id, link.port)
                 view.link = link
                 view.hello = info
-            later = [t for t, d in self.retained_later.items() if d == device_id]
-            for topic in later:
+            later = [(t, p) for t, (d, p) in self.retained_later.items() if d == device_id]
+            for topic, _ in later:
                 del self.retained_later[topic]
-        for topic in later:
+        for topic, payload in later:
+            # Refused before the device was served (on the bridge's topic);
+            # said again on the device's own, and removed from the broker.
+            suffix = topic[len(view.topics.root) + 1 :].split("/")
+            burner = suffix[0] if len(suffix) == 3 and suffix[0] in view.burners else None
+            detail = "retained command ignored: commands must be live, not replayed"
+            self._reject(view, topic, burner, "retained", detail, payload=payload)
             self._clear_retained(topic)
         self.announcer.request(f"device {device_id} said hello", device=device_id)
         return True

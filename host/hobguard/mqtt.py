@@ -245,8 +245,9 @@ class MqttConnection:
     def _refuse(self, topic: Any, problem: str) -> None:
         self.refused_publishes += 1
         shown = repr(topic)[:120]
-        if problem not in self._refusal_logged:
-            self._refusal_logged.add(problem)
+        kind = "".join(c for c in problem if not c.isdigit())[:60]  # one log line per kind of problem
+        if kind not in self._refusal_logged and len(self._refusal_logged) < 32:
+            self._refusal_logged.add(kind)
             log.error("refused to publish to %s: %s (a bug: please report it)", shown, problem)
         else:
             log.debug("refused to publish to %s: %s", shown, problem)
