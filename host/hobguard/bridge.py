@@ -456,6 +456,8 @@ class Bridge:
         self.foreign: OrderedDict[str, bool] = OrderedDict()  # device id → its availability said online
         # topic → (device id, payload): retained commands for devices not served yet
         self.retained_later: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        # port → (device id to report under, event): devices quarantined now
+        self.quarantines: dict[str, tuple[str | None, dict[str, Any]]] = {}
         self.state_file = config.state_file or config_mod.default_state_file(config.bridge_id)
         self.remembered = self._load_state_file()  # device → discovery topics published before
         self.mqtt = MqttConnection(
@@ -598,6 +600,10 @@ class Bridge:
         if last is not None:
             _wait_acknowledged(last)
         if full:
+            with self._lock:
+                quarantines = list(self.quarantines.values())
+            for device_id, event in quarantines:
+                self._publish_quarantine(device_id, event)
             log.info("published availability, discovery and state of %d device(s)", len(views))
 
     def _discovery_messages(self, view: DeviceView, force: bool = False) -> list[tuple[str, str]]:
@@ -863,9 +869,10 @@ class Bridge:
         device_id = info["device"]
         node = discovery.node_id(device_id)
         with self._lock:
+            self.quarantines.pop(link.port, None)  # (put back below if refused again)
             other = self.devices.get(device_id)
             if other is not None and other.link is not None and other.link is not link:
-                if other.link.ready and other.link.device_id == device_id:
+                if other.link.serves(device_id):
                     log.error(
                         "device id %s answers on %s and on %s: device ids must be unique; not serving %s",
                         device_id,
@@ -970,7 +977,9 @@ class Bridge:
                     self._publish_device_state(view)
                 return
             other = self.devices.get(device_id) if device_id else None
-            own_topics = device_id is not None and (other is None or other.link in (None, link) or not other.link.ready)
+            own_topics = device_id is not None and (
+                other is None or other.link in (None, link) or not other.link.serves(device_id)
+            )
         now = _now().replace(microsecond=0).isoformat()
         event = {
             "event_type": "quarantined",
@@ -982,7 +991,14 @@ class Bridge:
             "source": "bridge",
             "time": now,
         }
-        if own_topics and device_id is not None:
+        with self._lock:
+            # Said again after every (re)connect while it lasts: it may have
+            # happened while the broker was out of reach.
+            self.quarantines[link.port] = (device_id if own_topics else None, event)
+        self._publish_quarantine(device_id if own_topics else None, event)
+
+    def _publish_quarantine(self, device_id: str | None, event: dict[str, Any]) -> None:
+        if device_id is not None:
             topics = discovery.Topics(self.base, device_id, self.config.bridge_id)
             self.mqtt.publish(topics.event, _dumps(event))
         self._publish_bridge_event(dict(event, bridge=self.config.bridge_id))

@@ -263,6 +263,7 @@ class DeviceLink:
         self.quarantined: str | None = None  # why, while quarantined
         self._quarantine_s = QUARANTINE_FIRST_S
         self._refusals: dict[str, int] = {}  # problem -> count, for rate-limited logs
+        self._claiming: str | None = None  # the device id whose hello is being accepted
 
     # -- public --------------------------------------------------------------
 
@@ -274,6 +275,11 @@ class DeviceLink:
     @property
     def ready(self) -> bool:
         return self._ready
+
+    def serves(self, device_id: str) -> bool:
+        """True while this link serves `device_id`, or is taking it on (its
+        hello is being accepted right now)."""
+        return self._open and (self._claiming == device_id or (self._ready and self.device_id == device_id))
 
     @property
     def offline_after_s(self) -> float:
@@ -537,8 +543,10 @@ class DeviceLink:
             # Another device than the one served: the old one is gone from here.
             log.warning("%s: device %s is gone; device %s answers here now", self.port, before, device)
             self._set_online(False, f"{self.port} now holds device {device}")
+        self._claiming = device
         accepted = _listen(self.listener.on_hello, self, info)
         if accepted is False:
+            self._claiming = None
             self._quarantine(device, "the bridge refuses to serve this device here (see the log)")
             return
         if self.quarantined:
@@ -547,6 +555,7 @@ class DeviceLink:
             self.info = info
             self._ready = self._open
             self.quarantined = None
+        self._claiming = None
         self._quarantine_s = QUARANTINE_FIRST_S
         self._identify_started = None
         self._refusals.clear()

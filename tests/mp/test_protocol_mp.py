@@ -85,3 +85,20 @@ def test_line_reader_overflow_drops_the_line_once():
     assert lines == [None, b"ok"], lines
     # A line of exactly the limit still gets through.
     assert reader.feed(b"12345678\n") == [b"12345678"]
+
+
+def test_hello_problem_and_is_text():
+    # The hello checks the bridge applies run on the device's interpreter too.
+    hello = {"proto": 1, "fw": "0.1.0", "device": "hob-1a2b3c", "burners": ["left", "right"],
+             "timer_max_min": 720, "warn_before_s": 60, "heartbeat_s": 10}  # fmt: skip
+    assert protocol.hello_problem(hello) is None
+    bad = [("device", "hob-1\n"), ("device", "Hob"), ("device", "bridge"), ("burners", ["left", "left"]),
+           ("burners", []), ("burners", ["a", "b", "c", "d", "e"]), ("proto", True), ("heartbeat_s", 0),
+           ("timer_max_min", 1e300), ("fw", "x" * 40)]  # fmt: skip
+    for key, value in bad:
+        changed = dict(hello)
+        changed[key] = value
+        assert protocol.hello_problem(changed) is not None, key
+    assert protocol.is_text("cut in 60 s")
+    assert not protocol.is_text("a\nb") and not protocol.is_text("x" * 201) and not protocol.is_text(5)
+    assert not protocol.is_text("a\u2028b") and not protocol.is_text("\x85")
