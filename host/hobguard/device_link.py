@@ -123,7 +123,9 @@ class Transport(Protocol):
     state show (a port path, an address). open() may block (it runs on the
     link's thread) and raises OSError (or serial.SerialException) when the
     device cannot be reached; fileno() becomes readable whenever read() has
-    bytes; read() never blocks and raises when the stream is gone."""
+    bytes; read() never blocks and raises when the stream is gone.
+    `SerialTransport` is the serial port; `PortTransport` wraps anything
+    shaped like a pyserial port (a network link, say)."""
 
     name: str
 
@@ -134,15 +136,57 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class SerialTransport:
+class PortTransport:
+    """A transport around any pyserial-shaped port: `open()`, `fileno()`,
+    `in_waiting` (bytes ready now), `read(n)`, `write(data)`, `flush()`,
+    `close()` — a `serial.Serial`, or a network link shaped like one. A new
+    port object comes from `make_port()` at every open."""
+
+    def __init__(self, name: str, make_port: Callable[[], Any]) -> None:
+        self.name = name
+        self._make_port = make_port
+        self._port: Any = None
+
+    def open(self) -> None:
+        port = self._make_port()
+        port.open()
+        self._port = port
+
+    def fileno(self) -> int:
+        assert self._port is not None
+        return self._port.fileno()
+
+    def read(self) -> bytes:
+        port = self._port
+        if port is None:
+            raise serial.SerialException("port closed")
+        waiting = port.in_waiting  # raises when the port is gone
+        return port.read(waiting) if waiting else b""
+
+    def write(self, data: bytes) -> None:
+        port = self._port
+        if port is None:
+            raise serial.SerialException("port closed")
+        port.write(data)
+        port.flush()
+
+    def close(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass
+
+
+class SerialTransport(PortTransport):
     """A serial port (a USB-UART, or a pty standing in for one)."""
 
     def __init__(self, port: str, baudrate: int = 115200) -> None:
-        self.name = port
+        super().__init__(port, self._serial)
         self.baudrate = baudrate
-        self._ser: serial.Serial | None = None
 
-    def open(self) -> None:
+    def _serial(self) -> serial.Serial:
         ser = serial.Serial()
         ser.port = self.name
         ser.baudrate = self.baudrate
@@ -156,33 +200,15 @@ class SerialTransport:
             ser.exclusive = True  # a second bridge on the same port fails loudly
         except (AttributeError, ValueError):
             pass
-        ser.open()
-        self._ser = ser
-
-    def fileno(self) -> int:
-        assert self._ser is not None
-        return self._ser.fileno()
+        return ser
 
     def read(self) -> bytes:
-        ser = self._ser
-        if ser is None:
+        port = self._port
+        if port is None:
             raise serial.SerialException("port closed")
-        return ser.read(max(1, ser.in_waiting))  # raises when the port is gone
-
-    def write(self, data: bytes) -> None:
-        ser = self._ser
-        if ser is None:
-            raise serial.SerialException("port closed")
-        ser.write(data)
-        ser.flush()
-
-    def close(self) -> None:
-        ser, self._ser = self._ser, None
-        if ser is not None:
-            try:
-                ser.close()
-            except Exception:
-                pass
+        # A pty or USB-UART that select() calls readable but has nothing to
+        # give has gone away: read(1) says so (it raises).
+        return port.read(max(1, port.in_waiting))
 
 
 @dataclass
