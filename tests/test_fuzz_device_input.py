@@ -328,10 +328,10 @@ def test_hostile_hellos_are_quarantined_and_publish_nothing_under_their_id(hosti
 def test_the_hello_bounds_are_the_settings_check_bounds() -> None:
     """One set of rules: what the bridge accepts in a hello is what the
     settings check lets onto a board, no more, no less."""
-    from hobguard_fw import settings
+    from hobguard_fw import settings, settings_rules
 
     for key, (low, high) in protocol.HELLO_LIMITS.items():
-        kind, settings_low, settings_high = settings._LIMITS[key]
+        kind, settings_low, settings_high = settings_rules._LIMITS[key]
         assert (low, high) == (settings_low, settings_high), key
     defaults = settings.defaults()
     hello = {"proto": 1, "fw": "0.1.0", "device": "hob-1a2b3c", "burners": [b["id"] for b in defaults["burners"]],
