@@ -403,3 +403,41 @@ def test_bad_frames_from_a_served_device_are_refused_one_by_one(rig) -> None:
     device.send({"t": "evt", "event_type": "ignited", "burner": "left", "seq": 10})
     wait_for(lambda: len(listener.events) > events, what="a good event after the bad ones")
     assert link.online and call(link, "ping").ok
+
+
+def test_a_network_link_gets_the_identity_rule_too() -> None:
+    """The identity rule lives above the transport: the device's network link
+    (hobguard.netlink, shaped like a serial port) plugs into DeviceLink
+    through PortTransport, and a Wi-Fi drop is a reopen like a re-plug —
+    the device is asked who it is again before anything is forwarded."""
+    from hobguard.device_link import PortTransport
+    from hobguard.netlink import NetTransport
+    from hobguard_sim.device import SimDevice
+    from hobguard_sim.realtime import PtyDevice
+    from netclient import KEY
+
+    device = SimDevice(listen=("127.0.0.1", 0), key=KEY, settings={"device_id": "hob-net"})
+    runner = PtyDevice(device, speed=20.0)
+    runner.start()
+    listener = Listener()
+    url = "tcp://%s:%d" % device.listen
+    link = DeviceLink(PortTransport(url, lambda: NetTransport(url, KEY, timeout_s=2)), listener,
+                      request_timeout_s=2.0, backoff_max_s=0.3)  # fmt: skip
+    link.start()
+    try:
+        wait_for(lambda: link.online and link.device_id == "hob-net", 20, what="online over the network")
+        wait_for(lambda: listener.states, 10, what="a state over the network")
+        assert call_for(link, "hob-net", "timer_set", burner="left", minutes=5).ok
+        assert not call_for(link, "hob-other", "cut").ok
+        checks = link.stats.identity_checks
+        runner.act("wifi off")
+        wait_for(lambda: not link.online, 20, what="offline when the Wi-Fi drops")
+        reply = call_for(link, "hob-net", "cut")
+        assert not reply.ok and reply.code == "device_offline"
+        runner.act("wifi on")
+        wait_for(lambda: link.online and link.stats.identity_checks > checks, 30, what="asked again after the drop")
+        assert link.stats.opens >= 2
+        assert all(device_id == frame["device"] == "hob-net" for device_id, frame in listener.states)
+    finally:
+        link.stop()
+        runner.stop()

@@ -160,8 +160,9 @@ class PortTransport:
         port = self._port
         if port is None:
             raise serial.SerialException("port closed")
-        waiting = port.in_waiting  # raises when the port is gone
-        return port.read(waiting) if waiting else b""
+        # Called when select() says readable: a port with nothing to give
+        # then has gone away, and read(1) says so (it raises).
+        return port.read(max(1, port.in_waiting))
 
     def write(self, data: bytes) -> None:
         port = self._port
@@ -201,14 +202,6 @@ class SerialTransport(PortTransport):
         except (AttributeError, ValueError):
             pass
         return ser
-
-    def read(self) -> bytes:
-        port = self._port
-        if port is None:
-            raise serial.SerialException("port closed")
-        # A pty or USB-UART that select() calls readable but has nothing to
-        # give has gone away: read(1) says so (it raises).
-        return port.read(max(1, port.in_waiting))
 
 
 @dataclass
