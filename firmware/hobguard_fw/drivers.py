@@ -119,12 +119,19 @@ class Button:
         if pressed_at is None:
             return None
         now = self.time.ticks_ms()
-        released_at = self.released_at
-        if released_at is None or self.pin.value() == 0:
+        if self.pin.value() == 0:
+            # Held (or bouncing low): no release yet, whatever an edge said.
+            self.released_at = None
             if not self.long_sent and self.time.ticks_diff(now, pressed_at) >= self.long_ms:
                 self.long_sent = True
                 return "long"
             return None
+        released_at = self.released_at
+        if released_at is None:
+            # The pin is up but no release edge came: the interrupt missed it
+            # in a bounce. Without this poll of the level the press would
+            # stay "held" and turn into a long press that cuts every burner.
+            self.released_at = released_at = now
         if self.time.ticks_diff(now, released_at) < self.DEBOUNCE_MS:
             return None  # may still bounce
         was_long = self.long_sent

@@ -53,6 +53,7 @@ class Machine:
     def __init__(self, clock):
         self.clock = clock
         self.levels = {}
+        self.irqs = {}
         self.mv = [0.0, 0.0]
         self.adc_dead = False
         self.cause = 1
@@ -77,7 +78,7 @@ class Machine:
                 machine.levels[self.id] = level
 
             def irq(self, handler=None, trigger=3):
-                pass
+                machine.irqs[self.id] = (self, handler)
 
         class I2C:
             def __init__(self, bus_id, scl=None, sda=None, freq=400000):
@@ -127,6 +128,15 @@ class Machine:
 
     def reset_cause(self):
         return self.cause
+
+    def set_input(self, pin_id, level, edge=True):
+        """Drive an input pin; its interrupt fires unless `edge` is False
+        (an edge the hardware missed, e.g. in a bounce)."""
+        old = self.levels.get(pin_id, 1)
+        self.levels[pin_id] = level
+        pin, handler = self.irqs.get(pin_id, (None, None))
+        if edge and old != level and handler is not None:
+            handler(pin)
 
     def unique_id(self):
         return b"\x01\x02\x03\xaa\xbb\xcc"
