@@ -72,6 +72,12 @@ def test_one_burner_on_a_second_adc_pair(tmp_path, capsys):
         ({"flame_on_mv": 2.0}, ["flame_off_mv: below flame_on_mv (2.0), not 3.0"]),
         ({"idle_sample_ms": 500}, ["idle_sample_ms: at least sample_ms (1000), not 500"]),
         ({"watchdog_ms": 6000}, ["watchdog_ms: at least 2 x idle_sample_ms (8000), not 6000"]),
+        ({"left_on_min": 1}, ["warn_before_s: shorter than left_on_min (1 min = 60 s) while that guard is on, not 60"]),
+        (
+            {"unattended_min": 0.5, "warn_before_s": 45},
+            ["warn_before_s: shorter than unattended_min (0.5 min = 30.0 s) while that guard is on, not 45"],
+        ),
+        ({"flame_loss_cut": "on"}, ['flame_loss_cut: true or false, not "on"']),
         ({"chip": "esp8266"}, ['chip: one of "esp32", "esp32s2", "esp32s3", "esp32c3", "esp32c6", not "esp8266"']),
         (
             {"burners": [{"id": "Left", "relay_pin": 26, "adc_address": 80, "adc_pair": 2}]},

@@ -123,6 +123,11 @@ def valid_documents(draw, chips=tuple(rules.CHIPS)):
     doc["flame_open_off_mv"] = draw(st.floats(min_value=0.1, max_value=doc["flame_open_on_mv"], exclude_max=True))
     doc["idle_sample_ms"] = draw(st.integers(min_value=doc["sample_ms"], max_value=10000))
     doc["watchdog_ms"] = draw(st.integers(min_value=max(2000, 2 * doc["idle_sample_ms"]), max_value=60000))
+    doc["flame_loss_cut"] = draw(st.booleans())
+    # A guard that is on must be longer than the warning.
+    guards = [doc[key] * 60 for key in ("left_on_min", "unattended_min") if doc[key]]
+    if guards and doc["warn_before_s"] >= min(guards):
+        doc["warn_before_s"] = draw(st.floats(min_value=0, max_value=min(guards), exclude_max=True))
     return doc
 
 

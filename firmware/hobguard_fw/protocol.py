@@ -27,6 +27,9 @@ COMMANDS = {
     "timer_cancel": {"burner": ("burner", True)},
     "lock": {"on": ("bool", True)},
     "clear_fault": {"burner": ("burner", False)},
+    # A person is at the hob now (a motion or occupancy sensor, through the
+    # bridge): feeds the unattended-cooking guard; changes nothing else.
+    "presence": {},
 }
 
 # Error codes a device answers with (t="err").
@@ -60,10 +63,37 @@ EVENT_TYPES = (
     "timer_cancelled",
     "lock",
     "rejected",
+    # A warning taken back before its cut: a sign of a person during an
+    # `unattended` warning ("don't fight the cook").
+    "warning_cancelled",
 )
 BRIDGE_EVENT_TYPES = ("rejected", "quarantined")
 # Why a burner was cut (event "cut", state "last_cut_reason").
-CUT_REASONS = ("timer", "remote", "button", "left_on", "lock", "fault", "reset")
+CUT_REASONS = (
+    "timer",
+    "remote",
+    "button",
+    "left_on",
+    "lock",
+    "fault",
+    "reset",
+    # The thermocouple shows the flame has gone out while the valve still
+    # holds (blown out, boiled over, or the knob turned off): no warning.
+    "flame_lost",
+    # A burner burned with no sign of a person for unattended_min.
+    "unattended",
+)
+# Why a device warns (event "warning" reason). With a burner: a cut follows
+# warn_before_s later unless something takes the warning back. Without one:
+# the device runs, but something about its set-up is wrong.
+WARNING_REASONS = (
+    "timer",
+    "left_on",
+    "unattended",
+    "settings_invalid",
+    "secrets_invalid",
+    "network_unavailable",
+)
 # Fault codes (event "fault" reason, state "fault").
 FAULT_CODES = ("sensor", "cut_failed", "crash")
 

@@ -42,6 +42,15 @@ def defaults():
         "warn_before_s": 60,
         "cut_pulse_s": 3,
         "left_on_min": 120,  # 0 = guard off
+        # Unattended-cooking guard: minutes a burner may burn with no sign
+        # of a person (a `presence` command, the button, a burner lit or
+        # turned) before the warning and the cut. 0 = off, the default: the
+        # device cannot know that anything will ever send `presence`
+        # (docs/guards.md).
+        "unattended_min": 0,
+        # Cut a burner at once when its thermocouple shows the flame has
+        # gone out while the valve still holds (docs/guards.md).
+        "flame_loss_cut": True,
         "verify_s": 30,
         "button_timer_min": 10,
         "long_press_ms": 1500,

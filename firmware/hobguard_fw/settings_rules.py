@@ -23,6 +23,8 @@ _LIMITS = {
     "warn_before_s": ("num", 0, 600),
     "cut_pulse_s": ("num", 0.5, 30),
     "left_on_min": ("num", 0, 1440),
+    "unattended_min": ("num", 0, 720),
+    "flame_loss_cut": ("bool", 0, 0),
     "verify_s": ("num", 5, 300),
     "button_timer_min": ("num", 1, 120),
     "long_press_ms": ("int", 300, 10000),
@@ -278,6 +280,13 @@ def _relations(result, bad, errors):
         errors.append(
             "idle_sample_ms: at least sample_ms (%d), not %d" % (result["sample_ms"], result["idle_sample_ms"])
         )
+    # A guard must be able to give its whole warning before it cuts.
+    for guard in ("left_on_min", "unattended_min"):
+        if ok(guard, "warn_before_s") and result[guard] and result["warn_before_s"] >= result[guard] * 60:
+            errors.append(
+                "warn_before_s: shorter than %s (%s min = %s s) while that guard is on, not %s"
+                % (guard, _show(result[guard]), _show(result[guard] * 60), _show(result["warn_before_s"]))
+            )
     if ok("idle_sample_ms", "watchdog_ms") and result["idle_sample_ms"] * 2 > result["watchdog_ms"]:
         errors.append(
             "watchdog_ms: at least 2 x idle_sample_ms (%d), not %d"
