@@ -41,7 +41,8 @@
 from __future__ import annotations
 
 from hobguard_fw import core, settings
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, assume, given
+from hypothesis import event as note_event
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -73,12 +74,17 @@ class Hob:
         self.elapsed = 0  # ms since the core was created
         self.core = core.Hob(checked, start)
         self.flames = [False, False]
+        self.levels = [1.0, 1.0]  # flame level: 1 full, LOW the lowest simmer
         self.events: list[tuple[int, dict]] = []  # (elapsed ms, event)
 
     def reading(self, i: int) -> float:
         if not self.flames[i]:
             return COLD
-        return HOT_LOADED if self.core.relay_closed[i] else HOT_OPEN
+        return (HOT_LOADED if self.core.relay_closed[i] else HOT_OPEN) * self.levels[i]
+
+    def sign(self, what: str) -> None:
+        """Note a sign of a person the core is told of (not an event of its own)."""
+        self.events.append((self.elapsed, {"event_type": "_sign", "sign": what}))
 
     def advance(self, ms: int) -> None:
         self.now = core.ticks_add(self.now, ms)
@@ -93,6 +99,7 @@ class Hob:
         for i in range(2):
             if not self.core.relay_closed[i]:
                 self.flames[i] = False
+                self.levels[i] = 1.0  # lighting is at full flame
 
     def collect(self) -> None:
         for event in self.core.take_events():
@@ -164,12 +171,13 @@ def test_stamps_of_any_age_change_nothing(start, sessions):
             hob.collect()
             cut_reason = "remote"
         else:
+            # The flame goes out (blown out, or the knob turned off): the
+            # flame-loss detector, watching since the lighting, cuts it.
             hob.flames[i] = False
             hob.run(4 * SECOND)
-            assert [e["burner"] for e in hob.of("flame_out", since)] == [name]
-            cut_reason = None
+            cut_reason = "flame_lost"
         if cut_reason is not None:
-            if cut_reason != "remote":
+            if cut_reason not in ("remote", "flame_lost"):
                 warned = [e for e in hob.of("warning", since) if e["burner"] == name]
                 assert [e["reason"] for e in warned] == [cut_reason]
             cuts = [e for e in hob.of("cut", since) if e["burner"] == name]
@@ -199,14 +207,16 @@ def test_a_flame_burning_for_weeks_without_the_guard_is_still_watched(start, gap
     since = hob.elapsed
     hob.flames[0] = False
     hob.run(4 * SECOND)
-    assert [e["burner"] for e in hob.of("flame_out", since)] == ["left"]
+    assert [(e["burner"], e["reason"]) for e in hob.of("cut", since)] == [("left", "flame_lost")]
+    hob.run(4 * SECOND)
+    assert [e["burner"] for e in hob.of("cut_verified", since)] == ["left"]
     hob.flames[0] = True
     hob.run(4 * SECOND)
     assert [e["burner"] for e in hob.of("ignited", since)] == ["left"]
     hob.core.set_timer("left", 1, hob.now)
     hob.run(MINUTE + 5 * SECOND)
-    assert [e["reason"] for e in hob.of("cut", since)] == ["timer"]
-    assert [e["burner"] for e in hob.of("cut_verified", since)] == ["left"]
+    assert [e["reason"] for e in hob.of("cut", since)] == ["flame_lost", "timer"]
+    assert [e["burner"] for e in hob.of("cut_verified", since)] == ["left", "left"]
     assert hob.core.snapshot(hob.now)["uptime_s"] == hob.elapsed // 1000
 
 
@@ -215,11 +225,13 @@ def test_a_flame_burning_for_weeks_without_the_guard_is_still_watched(start, gap
 burner = st.sampled_from(BURNERS)
 WARN_S = (5, 20, 60)
 TIMER_MIN = (1, 1.5, 2, 3)  # never shorter than the longest warning drawn
+LOW = 0.75  # the lowest simmer of the default burner: 75 % of full flame's EMF
 
 action = st.one_of(
     st.tuples(st.just("light"), burner),
     st.tuples(st.just("light"), burner),
     st.tuples(st.just("off"), burner),
+    st.tuples(st.just("turn"), burner, st.sampled_from([LOW, 1.0, 0.97])),
     st.tuples(st.just("timer"), burner, st.sampled_from(TIMER_MIN)),
     st.tuples(st.just("timer"), burner, st.sampled_from(TIMER_MIN)),
     st.tuples(st.just("timer"), burner, st.just(0)),
@@ -229,6 +241,8 @@ action = st.one_of(
     st.tuples(st.just("cut"), burner),
     st.tuples(st.just("lock"), st.booleans()),
     st.tuples(st.just("press"), st.sampled_from(["short", "short", "long"])),
+    st.tuples(st.just("presence")),
+    st.tuples(st.just("presence")),
 )
 schedule = st.lists(st.tuples(st.integers(0, 200 * SECOND), action), min_size=1, max_size=20)
 
@@ -241,6 +255,8 @@ def _do(hob: Hob, act: tuple) -> None:
             hob.flames[BURNERS.index(act[1])] = True
         elif kind == "off":
             hob.flames[BURNERS.index(act[1])] = False
+        elif kind == "turn":
+            hob.levels[BURNERS.index(act[1])] = act[2]
         elif kind == "timer":
             c.handle("timer_set", {"burner": act[1], "minutes": act[2]}, hob.now)
         elif kind == "extend":
@@ -252,7 +268,11 @@ def _do(hob: Hob, act: tuple) -> None:
         elif kind == "lock":
             c.handle("lock", {"on": act[1]}, hob.now)
         elif kind == "press":
+            hob.sign("button")
             c.press(act[1], hob.now)
+        elif kind == "presence":
+            hob.sign("presence")
+            c.handle("presence", {}, hob.now)
     except core.HobError as err:
         assert err.code in ("refused", "bad_arg"), err.message
     # The app ticks in the step that handled the command.
@@ -260,11 +280,25 @@ def _do(hob: Hob, act: tuple) -> None:
     hob.collect()
 
 
-def unwarned_cuts(events: list[tuple[int, dict]], warn_ms: int) -> list[str]:
-    """Every timer / left_on cut that lacks its full warning."""
+# What takes a warning back, per reason: after one of these, a cut needs a
+# new warning.
+TAKES_BACK = {
+    "timer": ("timer_set", "timer_cancelled", "cut"),
+    "left_on": ("timer_set", "timer_cancelled", "cut", "ignited"),
+    "unattended": ("warning_cancelled", "cut", "ignited"),
+}
+# Signs of a person the checker can see (a turn is seen by the core only once
+# the flame holds its new level, so it is left out: it can only delay a cut).
+SIGNS = ("_sign", "timer_set", "timer_cancelled", "ignited")
+
+
+def unwarned_cuts(events: list[tuple[int, dict]], warn_ms: int, unattended_ms: int = 0) -> list[str]:
+    """Every timer / left_on / unattended cut that lacks its full warning,
+    and every unattended cut less than unattended_ms after a sign of a
+    person (any sign restarts the count, and takes a warning back)."""
     problems = []
     for n, (t, event) in enumerate(events):
-        if event["event_type"] != "cut" or event["reason"] not in ("timer", "left_on"):
+        if event["event_type"] != "cut" or event["reason"] not in TAKES_BACK:
             continue
         name, reason = event["burner"], event["reason"]
         warned_at = None
@@ -275,41 +309,72 @@ def unwarned_cuts(events: list[tuple[int, dict]], warn_ms: int) -> list[str]:
             if kind == "warning" and e["reason"] == reason:
                 warned_at = t0
                 break
-            # These take back a warning given before them.
-            if kind in ("timer_set", "timer_cancelled", "cut") or (kind == "ignited" and reason == "left_on"):
+            if kind in TAKES_BACK[reason]:
                 break
         allowance = JITTER_MS if reason == "timer" else 0
         if warned_at is None:
             problems.append(f"{reason} cut of {name} at {t} ms with no warning since the last change")
         elif t - warned_at < warn_ms - allowance:
             problems.append(f"{reason} cut of {name} at {t} ms only {t - warned_at} ms after its warning")
+        if reason == "unattended":
+            signs = [t0 for t0, e in events[:n] if e["event_type"] in SIGNS]
+            if signs and t - signs[-1] < unattended_ms:
+                problems.append(f"unattended cut of {name} at {t} ms only {t - signs[-1]} ms after a sign of a person")
+            if not unattended_ms:
+                problems.append(f"unattended cut of {name} at {t} ms with the guard off")
     return problems
 
 
-@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@hsettings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     start=st.integers(0, core.TICKS_PERIOD - 1),
     warn_s=st.sampled_from(WARN_S),
-    left_on_min=st.sampled_from([1, 2, 3]),
+    left_on_min=st.sampled_from([0, 1, 2, 3]),
+    unattended_min=st.sampled_from([0, 0, 1, 1.5, 2]),
     steps=schedule,
     lateness=st.randoms(use_true_random=False),
 )
-def test_every_automatic_cut_follows_its_full_warning(start, warn_s, left_on_min, steps, lateness):
-    hob = Hob(start, {"left_on_min": left_on_min, "warn_before_s": warn_s, "button_timer_min": 2})
+def test_every_automatic_cut_follows_its_full_warning(start, warn_s, left_on_min, unattended_min, steps, lateness):
+    """Timer, left-on and unattended cuts, whatever the order of a person
+    lighting, turning and putting out flames, presence messages, button
+    presses and commands; flame_lost cuts (a flame put out here goes cold at
+    once) are the one reason without a warning."""
+    assume(not left_on_min or warn_s < left_on_min * 60)
+    assume(not unattended_min or warn_s < unattended_min * 60)
+    assume(left_on_min or unattended_min)
+    overrides = {
+        "left_on_min": left_on_min,
+        "unattended_min": unattended_min,
+        "warn_before_s": warn_s,
+        "button_timer_min": 2,
+    }
+    hob = Hob(start, overrides)
     jitter = lambda: lateness.randint(0, JITTER_MS)  # noqa: E731
     hob.run(5 * SECOND, jitter)
     for gap, act in steps:
         hob.run(gap, jitter)
         _do(hob, act)
-    problems = unwarned_cuts(hob.events, warn_s * 1000)
+    unattended_ms = int(unattended_min * MINUTE)
+    problems = unwarned_cuts(hob.events, warn_s * 1000, unattended_ms)
     assert not problems, "\n".join(problems + [f"{t} {e}" for t, e in hob.events])
-    # The guard still guards: left alone long enough (any timer run out,
-    # then left_on_min and a warning), nothing burns on.
-    timers = [hob.core.remaining_ms(b, hob.now) or 0 for b in hob.core.burners]
-    hob.run(max(timers) + (left_on_min * 60 + warn_s) * SECOND + 10 * SECOND, jitter)
+    # The guards still guard: left alone long enough (the unattended guard
+    # and a warning; else any timer run out, then left_on_min and a
+    # warning), nothing burns on.
+    if unattended_min:
+        quiet = unattended_ms + warn_s * SECOND
+    else:
+        timers = [hob.core.remaining_ms(b, hob.now) or 0 for b in hob.core.burners]
+        quiet = max(timers) + (left_on_min * 60 + warn_s) * SECOND
+    hob.run(quiet + 10 * SECOND, jitter)
     assert hob.flames == [False, False], hob.events[-6:]
-    problems = unwarned_cuts(hob.events, warn_s * 1000)
+    problems = unwarned_cuts(hob.events, warn_s * 1000, unattended_ms)
     assert not problems, "\n".join(problems)
+    reasons = {e["reason"] for t, e in hob.events if e["event_type"] == "cut"}
+    for reason in sorted(reasons):
+        note_event("cut " + reason)
+    if any(e["event_type"] == "warning_cancelled" for t, e in hob.events):
+        note_event("unattended warning taken back")
+    assert reasons <= {"timer", "left_on", "unattended", "flame_lost", "remote", "lock", "button"}, reasons
 
 
 def test_the_warning_check_catches_a_cut_without_its_warning():
@@ -339,3 +404,20 @@ def test_the_warning_check_catches_a_cut_without_its_warning():
     assert unwarned_cuts(events, warn) == [
         f"left_on cut of left at {2 * warn - 1} ms only {warn - 1} ms after its warning"
     ]
+    # unattended: a warning taken back by a sign needs a new one; a cut
+    # sooner than unattended_min after a sign is caught too
+    events = [
+        (0, {"event_type": "warning", "burner": "left", "reason": "unattended"}),
+        (5000, {"event_type": "warning_cancelled", "burner": "left", "reason": "unattended"}),
+        (warn, {"event_type": "cut", "burner": "left", "reason": "unattended"}),
+    ]
+    assert "no warning" in unwarned_cuts(events, warn, 10 * warn)[0]
+    events = [
+        (0, {"event_type": "_sign", "sign": "presence"}),
+        (8 * warn, {"event_type": "warning", "burner": "left", "reason": "unattended"}),
+        (10 * warn - 1, {"event_type": "cut", "burner": "left", "reason": "unattended"}),
+    ]
+    assert unwarned_cuts(events, warn, 10 * warn) == [
+        f"unattended cut of left at {10 * warn - 1} ms only {10 * warn - 1} ms after a sign of a person"
+    ]
+    assert unwarned_cuts(events, warn, 0)[-1].endswith("with the guard off")

@@ -205,6 +205,8 @@ class App:
                     burners=self.hob.names,
                     timer_max_min=self.settings["timer_max_min"],
                     warn_before_s=self.settings["warn_before_s"],
+                    unattended_min=self.settings["unattended_min"],
+                    flame_loss_cut=self.settings["flame_loss_cut"],
                     heartbeat_s=self.settings["heartbeat_s"],
                 )
             )
@@ -265,7 +267,9 @@ class App:
             elif hob.cutting():
                 period = min(self.sample_ms, _CUT_SAMPLE_MS)  # watch the cut work
             else:
-                period = self.sample_ms
+                # A flame-loss detector watching a flame asks for 500 ms, and
+                # for 250 ms while it watches a fall.
+                period = hob.sample_period_ms(self.sample_ms)
             self.next_sample = time.ticks_add(now, period)
             # A heartbeat due before the next sample goes out now, a little
             # early, so the device wakes once for both.

@@ -9,17 +9,15 @@
 # Safety: the only relay action the core ever chooses on its own is to open
 # a relay (cut). Closing it again only makes the burner relightable by hand;
 # nothing here can make gas flow.
+from hobguard_fw.flameloss import FlameLossDetector
 from hobguard_fw.protocol import CUT_REASONS
+from hobguard_fw.ticks import TICKS_PERIOD, ticks_add, ticks_diff  # noqa: F401 (TICKS_PERIOD: for callers)
 
 try:
     from micropython import const
 except ImportError:  # CPython (host, simulator)
     const = lambda x: x  # noqa: E731
 
-
-TICKS_PERIOD = const(1 << 30)
-_TICKS_MASK = const((1 << 30) - 1)
-_TICKS_HALF = const(1 << 29)
 
 MAX_EVENTS = const(24)
 # Consecutive unreadable samples before a burner's sensor is in fault.
@@ -45,6 +43,34 @@ RELIGHT_RISE_MV = 0.3
 # a 6-12 s time constant loses a quarter or more of its excess in 3 s, far
 # beyond any noise.
 COOLING_STALL_MS = const(3000)
+# Verification by cooling must not be fooled by a relay that did not open
+# (welded) while the flame was turned down, or bent off the thermocouple by
+# a draught, during the pulse: either drops the reading by 12 % or more
+# while the gas still flows. What only an open loop can do is the jump at
+# the start of the pulse: the reading goes from the loaded voltage to the
+# open-circuit EMF, a factor 1 + r_thermocouple / (r_coil + r_wiring +
+# r_switch) = 1.5 to 2.8 for the parts docs/hardware.md recommends (1.9
+# with the defaults; a bad 100 mOhm relay 1.28), less at most 10 % of
+# cooling in the quarter second to the first reading. A welded contact
+# shows no jump: a turn-up raises the EMF by a few per cent in that time,
+# flicker by at most 4 %, and a turn-down or a draught lowers it. So the
+# first settled reading of the pulse must be OPEN_JUMP x the last one
+# before the cut, or the cut is not verified by cooling (it is verified
+# when the reading falls below the flame threshold, or raises cut_failed).
+OPEN_JUMP = 1.25
+# Signs of a person for the unattended guard, read from the thermocouple:
+# turning a lit burner's knob moves the reading to a new steady level. A
+# level is steady while the readings stay within TURN_BAND of each other
+# for TURN_STEADY_MS; a steady level TURN_FRACTION away from the previous
+# steady level is a turn. Draughts under 3 s and flicker return to the level
+# they left (no turn); a slow drift moves the level step by step (no turn);
+# a flame that never holds steady (flicker of 1 mV) shows no turns at all,
+# which only makes the guard warn sooner. Full flame to the lowest simmer
+# moves the EMF by 5-40 % (25 % on the default burner, docs/physics.md): a
+# turn between them is seen on most hobs, a small turn is not.
+TURN_BAND = 0.08
+TURN_STEADY_MS = const(8000)
+TURN_FRACTION = 0.12
 
 # Stored tick stamps (issue 9, item 1). ticks_diff() is right only for two
 # stamps less than 2**29 ms (6.2 days) apart: an older stamp reads as if it
@@ -72,15 +98,6 @@ STAMP_AGE_CAP = const(1 << 28)
 REASONS = CUT_REASONS
 
 
-def ticks_add(ticks, delta):
-    return (ticks + delta) & _TICKS_MASK
-
-
-def ticks_diff(end, start):
-    """Signed end - start, correct across the wrap (like time.ticks_diff)."""
-    return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
-
-
 class HobError(Exception):
     def __init__(self, code, message):
         super().__init__(message)
@@ -89,8 +106,9 @@ class HobError(Exception):
 
 
 class Burner:
-    def __init__(self, name):
+    def __init__(self, name, index):
         self.name = name
+        self.index = index
         self.tc_mv = None  # last valid reading
         self.flame = None  # True / False / None (not known yet or sensor fault)
         self.flame_candidate = None
@@ -113,6 +131,19 @@ class Burner:
         self.cut_until = None  # ticks when the cut pulse ends, or None
         self.verify_deadline = None  # ticks by which the flame must be out
         self.pulse_peak_mv = None  # highest open-circuit reading in this cut pulse
+        self.pre_cut_mv = None  # the last loaded reading before the cut being verified
+        self.pulse_opened = False  # the reading jumped: the loop really opened (OPEN_JUMP)
+        self.loss = FlameLossDetector()
+        # The unattended guard warned this burner; its cut is due at the
+        # hob's unattended_deadline.
+        self.unattended_warned = False
+        # Turn watch: the steady level (mV) last seen, the lowest and highest
+        # reading since the current candidate level began, and when (a
+        # stamp kept at most TURN_STEADY_MS old, None while not watching).
+        self.level_mv = None  # type: float | None
+        self.level_lo = 0.0
+        self.level_hi = 0.0
+        self.level_since = None
         self.last_cut_reason = None  # type: str | None
         self.cut_fault = None  # type: str | None  # "cut_failed" once a cut did not shut the gas
 
@@ -120,7 +151,7 @@ class Burner:
 class Hob:
     def __init__(self, settings, now, locked=False, reset_cause="power_on"):
         self.settings = settings
-        self.burners = [Burner(b["id"]) for b in settings["burners"]]
+        self.burners = [Burner(b["id"], i) for i, b in enumerate(settings["burners"])]
         self.names = [b.name for b in self.burners]
         self.locked = bool(locked)
         self.events = []
@@ -140,6 +171,12 @@ class Hob:
         self._warn = int(settings["warn_before_s"] * 1000)
         self._verify = int(settings["verify_s"] * 1000)
         self._left_on = int(settings["left_on_min"] * 60000)
+        self._unattended = int(settings["unattended_min"] * 60000)
+        self._flame_loss = settings["flame_loss_cut"]
+        # The last sign of a person at the hob (age clamped), and the time
+        # of the unattended cut once the guard has warned, else None.
+        self.person_since = now
+        self.unattended_deadline = None
         self._filter = settings["flame_filter_ms"]
         self._stall = max(COOLING_STALL_MS, 2 * settings["sample_ms"])
         # At boot every relay is held open for one cut pulse: a reset has
@@ -178,7 +215,7 @@ class Hob:
         if self.fault():
             return "fault"
         for burner in self.burners:
-            if burner.timer_warned or burner.guard_deadline is not None:
+            if burner.timer_warned or burner.guard_deadline is not None or burner.unattended_warned:
                 return "warning"
         if self.locked:
             return "locked"
@@ -223,11 +260,29 @@ class Hob:
         return {
             "locked": self.locked,
             "fault": self.fault(),
+            "unattended_cut_in_s": self.unattended_cut_in_s(now),
             "uptime_s": self.uptime_s(now),
             "reset_cause": self.reset_cause,
             "events_dropped": self.events_dropped,
             "burners": burners,
         }
+
+    def _burning(self, burner):
+        """A flame the guards watch: seen burning, no cut under way."""
+        return burner.flame and burner.cut_until is None and not burner.cut_fault
+
+    def unattended_cut_in_s(self, now):
+        """Seconds until the unattended guard cuts, while it is on and a
+        burner burns; else None."""
+        if not self._unattended:
+            return None
+        for burner in self.burners:
+            if self._burning(burner):
+                due = self.unattended_deadline
+                if due is None:
+                    due = ticks_add(self.person_since, self._unattended)
+                return (max(0, ticks_diff(due, now)) + 999) // 1000
+        return None
 
     def uptime_s(self, now):
         """Whole seconds since boot; never negative, never going back."""
@@ -280,7 +335,27 @@ class Hob:
             ):
                 at = ticks_add(burner.guard_since, self._left_on - self._warn)
                 wait = min(wait, ticks_diff(at, now))
+        if self._unattended:
+            at = self.unattended_deadline
+            if at is None:
+                at = ticks_add(self.person_since, self._unattended - self._warn)
+            for burner in self.burners:
+                if self._burning(burner):
+                    wait = min(wait, ticks_diff(at, now))
+                    break
         return max(0, wait)
+
+    def sample_period_ms(self, longest):
+        """The sampling period the flame-loss detectors need now (faster
+        while a flame burns and while a fall is watched), at most
+        `longest`."""
+        period = longest
+        if self._flame_loss:
+            for burner in self.burners:
+                need = burner.loss.period_ms()
+                if need is not None and need < period:
+                    period = need
+        return period
 
     # -- events ------------------------------------------------------------
 
@@ -304,7 +379,7 @@ class Hob:
 
     # -- cutting -----------------------------------------------------------
 
-    def _cut(self, burner, reason, now):
+    def _cut(self, burner, reason, now, detail=None):
         if burner.cut_until is None or ticks_diff(ticks_add(now, self._cut_pulse), burner.cut_until) > 0:
             burner.cut_until = ticks_add(now, self._cut_pulse)
         burner.last_cut_reason = reason
@@ -314,11 +389,21 @@ class Hob:
         burner.timer_deadline = None
         burner.timer_warned = False
         burner.guard_deadline = None
+        burner.unattended_warned = False
         # Verify whenever gas may be flowing: a burning or unknown flame.
         if burner.flame is not False and burner.verify_deadline is None:
             burner.verify_deadline = ticks_add(now, self._verify)
             burner.pulse_peak_mv = None
-        self.emit("cut", burner, reason=reason, flame=burner.flame)
+            burner.pulse_opened = False
+            # The jump that proves the loop opened is measured from the last
+            # reading taken with the loop closed and settled (OPEN_JUMP).
+            burner.pre_cut_mv = None
+            if self.relay_closed[burner.index] and burner.relay_changed_at is None:
+                burner.pre_cut_mv = burner.tc_mv
+        if detail is None:
+            self.emit("cut", burner, reason=reason, flame=burner.flame)
+        else:
+            self.emit("cut", burner, reason=reason, flame=burner.flame, detail=detail)
 
     def cut(self, name, reason, now):
         """Cut one burner (name) or every burner (name None)."""
@@ -351,7 +436,8 @@ class Hob:
             raise HobError("refused", "the hob is locked: every burner is already cut")
         burner.timer_deadline = ticks_add(now, duration)
         burner.timer_warned = False
-        self._person_at(burner, now)
+        burner.guard_deadline = None  # a left-on warning: the timer is in charge now
+        self._person(now, "timer")
         self.emit("timer_set", burner, minutes=minutes)
 
     def extend_timer(self, name, minutes, now):
@@ -364,7 +450,8 @@ class Hob:
             raise HobError("bad_arg", "the timer would run longer than %s minutes" % self.settings["timer_max_min"])
         burner.timer_deadline = ticks_add(now, remaining + duration)
         burner.timer_warned = False
-        self._person_at(burner, now)
+        burner.guard_deadline = None  # a left-on warning: the timer is in charge now
+        self._person(now, "timer")
         self.emit("timer_set", burner, minutes=(remaining + duration) / 60000)
 
     def cancel_timer(self, name, now):
@@ -372,20 +459,75 @@ class Hob:
         if burner.timer_deadline is not None:
             burner.timer_deadline = None
             burner.timer_warned = False
-            self._person_at(burner, now)
+            self._person(now, "timer")
             self.emit("timer_cancelled", burner)
 
-    def _person_at(self, burner, now):
-        # What the left-on guard counts (issue 9, item 2). While a timer runs
-        # the guard is idle: the timer cuts anyway, with its own warning. A
-        # command that sets, extends or cancels a burner's timer comes from
-        # a person minding that burner, so the left-on count starts again at
-        # that command, and a left-on warning under way is withdrawn. Without
-        # this, cancelling a long timer on a burner lit longer than
-        # left_on_min ago cut it at once, with no warning. A cancel that
-        # finds no timer changes nothing (it is no sign of anyone).
-        burner.guard_since = now
-        burner.guard_deadline = None
+    # What the left-on guard counts (issue 9, item 2; issue 12). It is the
+    # last resort, so it counts the flame's own age: from its lighting (or
+    # the last cut of it), whatever commands come. While a timer runs it is
+    # idle, the timer cuts anyway with its own warning, and setting or
+    # extending a timer withdraws a left-on warning under way. Once no timer
+    # runs (cancelled, set to 0), the guard takes over again with the
+    # flame's full age: a flame older than left_on_min - warn_before_s is
+    # warned at the next tick and cut a full warning later, never at once.
+    # Commands therefore cannot hold the guard off: an automation that sets
+    # and cancels timers restarts nothing; only a running timer (which cuts
+    # when it ends) keeps it idle. (Before, every timer command restarted
+    # the count, and a timer toggled now and then held it off forever.)
+
+    # -- signs of a person (the unattended-cooking guard) ------------------
+
+    def presence(self, now):
+        """A person is at the hob now (protocol command `presence`)."""
+        self._person(now, "presence")
+
+    def _person(self, now, sign):
+        """A sign of a person: the unattended count starts again, and an
+        unattended warning under way is taken back ("don't fight the
+        cook"). Returns True when it took a warning back."""
+        self.person_since = now
+        if self.unattended_deadline is None:
+            return False
+        self.unattended_deadline = None
+        for burner in self.burners:
+            if burner.unattended_warned:
+                burner.unattended_warned = False
+                self.emit("warning_cancelled", burner, reason="unattended", sign=sign)
+        return True
+
+    def _guard_unattended(self, now):
+        """While a burner burns: warn warn_before_s before unattended_min
+        without a sign of a person, then cut every burner warned that still
+        burns."""
+        burning = False
+        for burner in self.burners:
+            if self._burning(burner):
+                burning = True
+        if not burning:
+            # Nothing left to cut: a warning under way is moot.
+            self.unattended_deadline = None
+            for burner in self.burners:
+                burner.unattended_warned = False
+            return
+        if self.unattended_deadline is None:
+            if ticks_diff(now, self.person_since) < self._unattended - self._warn:
+                return
+            # As the left-on guard: the cut comes a full warning after the
+            # warning, even when this tick is late.
+            self.unattended_deadline = ticks_add(now, self._warn)
+            for burner in self.burners:
+                if self._burning(burner):
+                    burner.unattended_warned = True
+                    self.emit("warning", burner, reason="unattended", cut_in_s=(self._warn + 999) // 1000)
+        if ticks_diff(now, self.unattended_deadline) < 0:
+            return
+        self.unattended_deadline = None
+        self.person_since = now  # a burner not warned (none should be) gets its own full round
+        for burner in self.burners:
+            if burner.unattended_warned:
+                burner.unattended_warned = False
+                if self._burning(burner):
+                    self._cut(burner, "unattended", now)
 
     # -- lock, faults, button ----------------------------------------------
 
@@ -411,9 +553,14 @@ class Hob:
 
     def press(self, kind, now):
         """A button press: 'short' starts or extends a timer on the burner
-        lit most recently; 'long' cuts every burner."""
+        lit most recently; 'long' cuts every burner. Any press is a sign
+        of a person; a short press during an unattended warning only takes
+        that warning back (the cook says "I am here", not "+10 minutes")."""
+        acknowledged = self._person(now, "button")
         if kind == "long":
             self.cut(None, "button", now)
+            return True
+        if acknowledged:
             return True
         lit = None
         for burner in self.burners:
@@ -446,6 +593,9 @@ class Hob:
         if millivolts is not None and not (-settings["tc_max_mv"] < millivolts < settings["tc_max_mv"]):
             millivolts = None  # impossible: an open thermocouple or a broken input
         if millivolts is None:
+            # No reading is never a flame lost: the detector starts again.
+            burner.loss.reset()
+            burner.level_since = None
             burner.bad_samples += 1
             if burner.bad_samples >= SENSOR_FAULT_AFTER and burner.sensor_fault is None:
                 burner.sensor_fault = "sensor"
@@ -462,10 +612,29 @@ class Hob:
         burner.bad_samples = 0
         if burner.relay_changed_at is not None:
             if 0 <= ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
+                burner.loss.reset()
                 return
             burner.relay_changed_at = None  # settled: the stamp has served
         burner.tc_mv = millivolts
         closed = self.relay_closed[index]
+        # The flame-loss detector and the turn watch read the loaded voltage
+        # of a loop that can hold the valve: relay closed and settled, no
+        # cut, no lock, no fault (sensor faults never get here).
+        watched = closed and burner.cut_until is None and not burner.cut_fault and not self.locked
+        if self._flame_loss:
+            if burner.loss.feed(now, millivolts, watched) and watched:
+                # The gas may still flow unburnt: cut at once, no warning.
+                # A knob turned off looks the same and the cut is harmless.
+                self._cut(burner, "flame_lost", now, "the flame went out; gas cut to be sure")
+                self._apply(now)
+                return
+        if self._unattended:
+            if watched and burner.flame:
+                self._watch_level(burner, millivolts, now)
+            else:
+                burner.level_since = None
+                if not burner.flame:
+                    burner.level_mv = None
         if burner.verify_deadline is not None and not closed and burner.cut_until is not None:
             if self._check_cooling(burner, millivolts, now):
                 return  # verified: the burner reads "off" from this reading on
@@ -495,12 +664,43 @@ class Hob:
             return
         self._flame_changed(burner, seen, now)
 
+    def _watch_level(self, burner, millivolts, now):
+        """Turn watch (TURN_*): a new steady level far from the last one is
+        a person turning the knob."""
+        since = burner.level_since
+        if since is None or not (millivolts <= burner.level_lo * (1 + TURN_BAND) and burner.level_hi <= millivolts * (1 + TURN_BAND)):
+            # A new candidate level starts at this reading.
+            burner.level_lo = burner.level_hi = millivolts
+            burner.level_since = now
+            return
+        if millivolts < burner.level_lo:
+            burner.level_lo = millivolts
+        elif millivolts > burner.level_hi:
+            burner.level_hi = millivolts
+        if ticks_diff(now, since) < TURN_STEADY_MS:
+            return
+        burner.level_since = ticks_add(now, -TURN_STEADY_MS)  # (age capped: it has served)
+        level = (burner.level_lo + burner.level_hi) * 0.5
+        last = burner.level_mv
+        burner.level_mv = level
+        if last is not None and not last * (1 - TURN_FRACTION) < level < last * (1 + TURN_FRACTION):
+            self._person(now, "turned")
+
     def _check_cooling(self, burner, millivolts, now):
         """During a cut pulse: True when this reading proves the flame out."""
         peak = burner.pulse_peak_mv
-        if peak is None or millivolts > peak:
+        if peak is None:
+            # The first settled reading of the pulse: did the loop open?
+            before = burner.pre_cut_mv
+            burner.pulse_opened = before is not None and before > 0 and millivolts >= before * OPEN_JUMP
             burner.pulse_peak_mv = millivolts
-        elif peak >= self.settings["flame_open_on_mv"] and millivolts < peak * (1 - COOLING_DROP):
+        elif millivolts > peak:
+            burner.pulse_peak_mv = millivolts
+        elif (
+            burner.pulse_opened
+            and peak >= self.settings["flame_open_on_mv"]
+            and millivolts < peak * (1 - COOLING_DROP)
+        ):
             burner.verify_deadline = None
             # What the device has just proven shows at once (issue 9, item
             # 6): the flame is out and the gas is shut, although the
@@ -556,6 +756,7 @@ class Hob:
             burner.lit_order = self._lit_counter
             if not first:
                 self.emit("ignited", burner, tc_mv=burner.tc_mv)
+                self._person(now, "lit")
         else:
             burner.guard_deadline = None
             if burner.verify_deadline is not None:
@@ -615,10 +816,17 @@ class Hob:
                     self.emit("cut_unverified", burner, reason="no flame reading")
             if burner.cut_until is not None and ticks_diff(now, burner.cut_until) >= 0:
                 burner.cut_until = None
+        if self._unattended:
+            self._guard_unattended(now)
         self._apply(now)
 
     def _age_stamps(self, burner, now):
         # See STAMP_AGE_CAP: no stamp may age into ticks_diff's blind half.
+        # (The hob's person_since is aged with the first burner's; the turn
+        # watch's level_since is kept at most TURN_STEADY_MS old by the
+        # readings, and dropped whenever readings stop.)
+        if burner.index == 0 and not 0 <= ticks_diff(now, self.person_since) <= STAMP_AGE_CAP:
+            self.person_since = ticks_add(now, -STAMP_AGE_CAP)
         if burner.relay_changed_at is not None and not 0 <= ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
             burner.relay_changed_at = None
         if not 0 <= ticks_diff(now, burner.guard_since) <= STAMP_AGE_CAP:
@@ -655,6 +863,8 @@ class Hob:
                 burner.relay_changed_at = now
                 # A reading across the switch means something else now.
                 burner.flame_candidate = None
+                burner.loss.reset()
+                burner.level_since = None
                 if burner.cooled_to_mv is not None:
                     # Loaded and open-circuit readings differ by half: the
                     # first reading after the switch is the new low.
@@ -679,6 +889,8 @@ class Hob:
             self.set_lock(args["on"], now)
         elif cmd == "clear_fault":
             self.clear_fault(burner, now)
+        elif cmd == "presence":
+            self.presence(now)
         elif cmd not in ("status", "ping", "hello"):
             raise HobError("unknown_cmd", "unknown command %r" % cmd)
         self._apply(now)

@@ -312,12 +312,72 @@ def test_flame_filter_ignores_a_single_spike():
 
 
 def test_flame_out_is_reported():
-    k = Kitchen()
+    k = Kitchen(overrides={"flame_loss_cut": False})
     k.light(0)
     k.flames[0] = False  # blown out
     k.run(5 * SECOND)
     assert len(k.of("flame_out")) == 1
+    assert k.of("cut") == []
     assert k.state(0)["gas"] == "closed"
+
+
+def test_a_flame_gone_out_is_cut_at_once_with_calm_words():
+    k = Kitchen()
+    k.light(0)
+    k.run(5 * SECOND)  # the detector arms on a steady flame
+    k.flames[0] = False  # blown out, or the knob turned off: the same here
+    k.run(SECOND)
+    cuts = k.of("cut")
+    assert [(e["burner"], e["reason"]) for e in cuts] == [("left", "flame_lost")]
+    assert cuts[0]["detail"] == "the flame went out; gas cut to be sure"
+    assert k.of("warning") == []  # no warning: the gas is already escaping
+    assert not k.hob.relay_closed[0]
+    k.run(10 * SECOND)
+    verified = k.of("cut_verified")
+    assert len(verified) == 1 and verified[0]["reason"] == "flame_lost"
+    assert k.state(0)["gas"] == "closed" and k.state(0)["last_cut_reason"] == "flame_lost"
+    assert k.of("fault") == [] and k.hob.relay_closed[0]
+    # a cold burner is not cut again, however long it stays cold
+    k.run(10 * MINUTE)
+    assert len(k.of("cut")) == 1
+    # and it is watched again once relit
+    k.light(0)
+    k.run(5 * SECOND)
+    k.flames[0] = False
+    k.run(SECOND)
+    assert [e["reason"] for e in k.of("cut")] == ["flame_lost", "flame_lost"]
+
+
+def test_no_flame_loss_cut_while_locked_cutting_in_fault_or_switched_off():
+    # locked: every relay is open, nothing to watch
+    k = Kitchen(locked=True)
+    k.flames[0] = True
+    k.run(10 * SECOND)
+    k.flames[0] = False
+    k.run(10 * SECOND)
+    assert [e["reason"] for e in k.of("cut")] == []
+    # a sensor fault: the reading vanishes, which is no flame lost
+    k = Kitchen()
+    k.light(0)
+    k.run(5 * SECOND)
+    k.dead_adc[0] = True
+    k.run(10 * SECOND)
+    assert [e["reason"] for e in k.of("fault")] == ["sensor"]
+    assert k.of("cut") == []
+    # during a cut's pulse: the cut it already is, no second one
+    k = Kitchen()
+    k.light(0)
+    k.run(5 * SECOND)
+    k.hob.cut("left", "remote", k.now)
+    k.run(10 * SECOND)
+    assert [e["reason"] for e in k.of("cut")] == ["remote"]
+    # the setting off
+    k = Kitchen(overrides={"flame_loss_cut": False})
+    k.light(0)
+    k.run(5 * SECOND)
+    k.flames[0] = False
+    k.run(10 * SECOND)
+    assert k.of("cut") == [] and len(k.of("flame_out")) == 1
 
 
 def test_dead_adc_is_a_sensor_fault_and_timers_still_cut():
@@ -534,7 +594,8 @@ def test_uptime_is_a_counter_that_never_goes_back_across_weeks():
 
 
 def test_a_flame_candidate_or_guard_count_older_than_the_wrap_is_clamped():
-    k = Kitchen(overrides={"left_on_min": 0})  # guard off: the flame may burn for weeks
+    # guard off: the flame may burn for weeks; flame_out is what is watched
+    k = Kitchen(overrides={"left_on_min": 0, "flame_loss_cut": False})
     k.light(0)
     k.idle(20 * DAY, every=DAY)
     k.flames[0] = False
@@ -557,22 +618,37 @@ def _cut_warnings(k, burner="left"):
     ]
 
 
-def test_cancelling_a_long_timer_restarts_the_left_on_count():
+def test_cancelling_a_long_timer_warns_at_once_and_cuts_a_full_warning_later():
+    # The left-on guard counts the flame's age (issue 12): a timer command
+    # does not restart it, a running timer only keeps it idle.
     k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
     k.light(0)
     k.hob.set_timer("left", 10, k.now)
     k.run(8 * MINUTE)  # burning well past left_on_min under the timer
-    assert k.of("cut") == []
-    k.hob.cancel_timer("left", k.now)
-    k.run(SECOND)
     assert k.of("cut") == [] and k.of("warning") == []
-    k.run(4 * MINUTE + 28 * SECOND)
-    assert k.of("warning") == []
-    k.run(SECOND)  # the warning: left_on_min - warn_before_s after the cancel
+    k.hob.cancel_timer("left", k.now)
+    assert k.of("cut") == []  # never at once
+    k.run(SECOND)
     assert _cut_warnings(k) == [("warning", "left_on")]
-    k.run(29 * SECOND)
+    assert [e["cut_in_s"] for e in k.of("warning")] == [30]
+    k.run(28 * SECOND)
     assert k.of("cut") == []
-    k.run(SECOND)  # the cut: left_on_min after the cancel, a full warning later
+    k.run(2 * SECOND)  # a full warning after the warning
+    assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
+
+
+def test_timer_commands_do_not_restart_the_left_on_count():
+    # An automation that sets and cancels timers now and then used to hold
+    # the guard off for ever: each command restarted the count.
+    k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
+    k.light(0)
+    for _ in range(4):
+        k.run(MINUTE)
+        k.hob.set_timer("left", 10, k.now)
+        k.hob.cancel_timer("left", k.now)
+    k.run(30 * SECOND)  # 4.5 min of flame: the warning
+    assert _cut_warnings(k) == [("warning", "left_on")]
+    k.run(30 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
 
 
@@ -582,9 +658,10 @@ def test_timer_zero_on_a_long_burning_burner_does_not_cut_at_once():
     k.hob.set_timer("left", 20, k.now)
     k.run(12 * MINUTE)
     k.hob.handle("timer_set", {"burner": "left", "minutes": 0}, k.now)
-    k.run(4 * MINUTE)
     assert k.of("cut") == [] and k.hob.relay_closed[0]
-    k.run(2 * MINUTE)
+    k.run(29 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on")] and k.hob.relay_closed[0]
+    k.run(2 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
 
 
@@ -593,23 +670,44 @@ def test_a_timer_command_withdraws_a_left_on_warning_under_way():
     k.light(0)
     k.run(4 * MINUTE + 40 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on")]
-    k.hob.set_timer("left", 3, k.now)
+    k.hob.set_timer("left", 3, k.now)  # the timer is in charge now
     assert k.state(0)["left_on_cut_in_s"] is None
-    k.hob.cancel_timer("left", k.now)
-    k.run(4 * MINUTE)
+    k.run(2 * MINUTE)
     assert k.of("cut") == []
-    k.run(61 * SECOND)
+    k.hob.cancel_timer("left", k.now)  # and when it stops, the guard is back
+    k.run(SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on"), ("warning", "left_on")]
+    assert k.state(0)["left_on_cut_in_s"] == 30
+    k.run(30 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on"), ("warning", "left_on"), ("cut", "left_on")]
 
 
-def test_left_on_warning_is_full_even_when_left_on_is_shorter_than_the_warning():
-    k = Kitchen(overrides={"left_on_min": 1, "warn_before_s": 90})
+def test_a_guard_shorter_than_its_warning_is_refused_by_the_settings():
+    for key in ("left_on_min", "unattended_min"):
+        config = settings.defaults()
+        config[key] = 1
+        config["warn_before_s"] = 60
+        errors = settings.validate(config)[1]
+        assert len(errors) == 1 and errors[0].startswith("warn_before_s: shorter than " + key), errors
+        config[key] = 0  # the guard off: any warning will do
+        assert settings.validate(config)[1] == []
+        config[key] = 1.5
+        assert settings.validate(config)[1] == []
+
+
+def test_left_on_warning_is_full_even_when_a_tick_comes_late():
+    k = Kitchen(overrides={"left_on_min": 1, "warn_before_s": 50})
     k.light(0)
-    warned = [e for e in k.events if e["event_type"] == "warning"]
-    assert len(warned) == 1 and warned[0]["cut_in_s"] == 90
-    k.run(85 * SECOND)
+    late = core.ticks_add(k.now, 3 * MINUTE)  # the board was busy for minutes
+    k.hob.sample(0, HOT_LOADED, late)
+    k.hob.tick(late)
+    k.now = late
+    k.events.extend(k.hob.take_events())
+    warned = k.of("warning")
+    assert len(warned) == 1 and warned[0]["cut_in_s"] == 50 and k.of("cut") == []
+    k.run(49 * SECOND)
     assert k.of("cut") == []
-    k.run(5 * SECOND)
+    k.run(SECOND)
     assert [e["reason"] for e in k.of("cut")] == ["left_on"]
 
 
