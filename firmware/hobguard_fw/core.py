@@ -133,6 +133,7 @@ class Burner:
         self.pulse_peak_mv = None  # highest open-circuit reading in this cut pulse
         self.pre_cut_mv = None  # the last loaded reading before the cut being verified
         self.pulse_opened = False  # the reading jumped: the loop really opened (OPEN_JUMP)
+        self.pulse_cooled = False  # cooled in the pulse; the loop's opening still to be shown
         self.loss = FlameLossDetector()
         # The unattended guard warned this burner; its cut is due at the
         # hob's unattended_deadline.
@@ -395,6 +396,7 @@ class Hob:
             burner.verify_deadline = ticks_add(now, self._verify)
             burner.pulse_peak_mv = None
             burner.pulse_opened = False
+            burner.pulse_cooled = False
             # The jump that proves the loop opened is measured from the last
             # reading taken with the loop closed and settled (OPEN_JUMP).
             burner.pre_cut_mv = None
@@ -615,6 +617,7 @@ class Hob:
                 burner.loss.reset()
                 return
             burner.relay_changed_at = None  # settled: the stamp has served
+        previous = burner.tc_mv
         burner.tc_mv = millivolts
         closed = self.relay_closed[index]
         # The flame-loss detector and the turn watch read the loaded voltage
@@ -635,9 +638,18 @@ class Hob:
                 burner.level_since = None
                 if not burner.flame:
                     burner.level_mv = None
-        if burner.verify_deadline is not None and not closed and burner.cut_until is not None:
-            if self._check_cooling(burner, millivolts, now):
-                return  # verified: the burner reads "off" from this reading on
+        if burner.verify_deadline is not None:
+            if not closed and burner.cut_until is not None:
+                if self._check_cooling(burner, millivolts, now):
+                    return  # verified: the burner reads "off" from this reading on
+            elif closed and burner.pulse_cooled:
+                # The first settled reading after a pulse that cooled: the
+                # loop was open if the reading drops by the loop's divider
+                # now that it is loaded again (OPEN_JUMP, the other way).
+                burner.pulse_cooled = False
+                if previous is not None and millivolts * OPEN_JUMP <= previous:
+                    self._cooled(burner, millivolts, now)
+                    return
         if closed:
             on_mv, off_mv = settings["flame_on_mv"], settings["flame_off_mv"]
         else:
@@ -696,25 +708,31 @@ class Hob:
             burner.pulse_peak_mv = millivolts
         elif millivolts > peak:
             burner.pulse_peak_mv = millivolts
-        elif (
-            burner.pulse_opened
-            and peak >= self.settings["flame_open_on_mv"]
-            and millivolts < peak * (1 - COOLING_DROP)
-        ):
-            burner.verify_deadline = None
-            # What the device has just proven shows at once (issue 9, item
-            # 6): the flame is out and the gas is shut, although the
-            # thermocouple still reads above the flame threshold for another
-            # 10-15 s. From here the burner reads "off" while the reading
-            # keeps falling (_still_cooling).
-            burner.flame = False
-            burner.flame_candidate = None
-            burner.guard_deadline = None
-            burner.cooled_to_mv = millivolts
-            burner.cooled_at = now
-            self.emit("cut_verified", burner, reason=burner.last_cut_reason, by="cooling")
+        elif peak >= self.settings["flame_open_on_mv"] and millivolts < peak * (1 - COOLING_DROP):
+            if not burner.pulse_opened:
+                # Cooling, but no loaded reading before the pulse showed the
+                # loop open (a cut at boot): the drop when the relay closes
+                # again must show it.
+                burner.pulse_cooled = True
+                return False
+            self._cooled(burner, millivolts, now)
             return True
         return False
+
+    def _cooled(self, burner, millivolts, now):
+        """The cut is verified by the thermocouple cooling."""
+        burner.verify_deadline = None
+        # What the device has just proven shows at once (issue 9, item
+        # 6): the flame is out and the gas is shut, although the
+        # thermocouple still reads above the flame threshold for another
+        # 10-15 s. From here the burner reads "off" while the reading
+        # keeps falling (_still_cooling).
+        burner.flame = False
+        burner.flame_candidate = None
+        burner.guard_deadline = None
+        burner.cooled_to_mv = millivolts
+        burner.cooled_at = now
+        self.emit("cut_verified", burner, reason=burner.last_cut_reason, by="cooling")
 
     def _still_cooling(self, burner, millivolts, off_mv, now):
         """After a verified cut: False while the reading falls as a cooling
@@ -850,6 +868,8 @@ class Hob:
                 burner.last_cut_reason = "reset"
                 burner.verify_deadline = ticks_add(now, self._verify - waited)
                 burner.pulse_peak_mv = None
+                burner.pulse_opened = False  # no loaded reading before: shown at the pulse's end
+                burner.pulse_cooled = False
                 self.emit("cut", burner, reason="reset", flame=True)
         if self.locked:
             for burner in self.burners:
