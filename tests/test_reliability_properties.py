@@ -18,8 +18,9 @@ link losses and the command channel do:
    with an acknowledged `lock on`, `timer` only at a deadline an
    acknowledged timer command set, `reset` only with a `boot` event,
    `left_on` only with a flame burning, left_on_min after the device last
-   saw that burner light (its `ignited` event) or booted, never `button`
-   or `fault` (nobody presses the button).
+   saw that burner light (its `ignited` event) or booted, `flame_lost`
+   only with that burner's flame out, never `button`, `fault` or
+   `unattended` (nobody presses the button; the guard is off).
 3. Gas never flows past a timer deadline plus CUT_BOUND — across link
    losses (the device owns the timer), and across resets (a reset cuts
    every burner); while the firmware hangs, the bound is the watchdog's
@@ -244,7 +245,14 @@ class Harness:
                 self._fail(f"left_on cut of {burner} {self.now - lit_at} ms after it was seen lit / boot: {event}")
             if not truth["flame"]:
                 self._fail(f"left_on cut of {burner} with no flame burning: {event} {truth}")
-        else:  # button, fault: nothing here presses the button or faults a cut
+        elif reason == "flame_lost":
+            # Only a flame that has gone out (turned off, boiled over, let
+            # go by its magnet): the verdict comes seconds after, and the
+            # event in the step that decided it.
+            truth = self.device.truth()[BURNERS.index(burner)]
+            if truth["flame"]:
+                self._fail(f"flame_lost cut of {burner} while its flame burns: {event} {truth}")
+        else:  # button, fault, unattended (the guard is off here): nobody caused them
             self._fail(f"cut with reason {reason} nobody caused: {event}")
 
     def _just_acked(self) -> list[Sent]:
