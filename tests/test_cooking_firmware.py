@@ -69,8 +69,9 @@ def _act(model, kind: str, t: float, a: float, b: float) -> None:
         raise ValueError(kind)
 
 
-def play(session: Session) -> Played:
-    """The session on the left burner of a SimDevice with default settings."""
+def play(session: Session, settings: dict | None = None) -> Played:
+    """The session on the left burner of a SimDevice with default settings
+    (and `settings`)."""
     out = Played(session)
     dev: SimDevice
 
@@ -83,6 +84,7 @@ def play(session: Session) -> Played:
             out.cuts.append((dev.clock.ms / 1000.0, frame["reason"], bool(truth["flame"])))
 
     dev = SimDevice(
+        settings=settings,
         burner_params={"left": session.params.to_dict()},
         seed=session.seed,
         ticks_offset=session.ticks0,
@@ -178,11 +180,11 @@ def _sessions(seed: int, n_random: int, n_edge: int) -> list[Session]:
     return sessions
 
 
-def _play_all(sessions: list[Session]) -> tuple[list[str], dict[str, int]]:
+def _play_all(sessions: list[Session], settings: dict | None = None) -> tuple[list[str], dict[str, int]]:
     problems = []
     counts = {"sessions": 0, "losses": 0, "gas_losses": 0, "cuts": 0, "offs": 0}
     for s in sessions:
-        out = play(s)
+        out = play(s, settings)
         counts["sessions"] += 1
         if out.flame_out_at is not None:
             counts["losses"] += 1
@@ -202,6 +204,15 @@ def test_random_cooking_sessions_through_the_real_firmware():
     assert counts["gas_losses"] > 0.3 * len(sessions), counts
     assert counts["offs"] > 0.05 * len(sessions), counts
     assert counts["cuts"] >= counts["losses"], counts
+
+
+def test_random_sessions_with_the_unattended_guard_watching_the_turns():
+    # The turn watch reads every sample of a burning flame too; a guard of
+    # 12 hours never warns in these sessions, so only flame_lost may cut.
+    sessions = _sessions(13, 100, 0)
+    problems, counts = _play_all(sessions, {"unattended_min": 720})
+    assert not problems, "\n".join(problems[:5])
+    assert counts["gas_losses"] > 30, counts
 
 
 @pytest.mark.soak

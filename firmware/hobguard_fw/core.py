@@ -63,7 +63,10 @@ OPEN_JUMP = 1.25
 # level is steady while the readings stay within TURN_BAND of each other
 # for TURN_STEADY_MS; a steady level TURN_FRACTION away from the previous
 # steady level is a turn. Draughts under 3 s and flicker return to the level
-# they left (no turn); a slow drift moves the level step by step (no turn);
+# they left (no turn); a slow drift moves the level step by step, each step
+# within TURN_TRACK, which the reference follows (no turn); a level between
+# the two may be a pause on the way of a slow turn and moves nothing until
+# it has held for TURN_ADOPT_MS (the first reference after lighting too);
 # a flame that never holds steady (flicker of 1 mV) shows no turns at all,
 # which only makes the guard warn sooner. Full flame to the lowest simmer
 # moves the EMF by 5-40 % (25 % on the default burner, docs/physics.md): a
@@ -71,6 +74,8 @@ OPEN_JUMP = 1.25
 TURN_BAND = 0.08
 TURN_STEADY_MS = const(8000)
 TURN_FRACTION = 0.12
+TURN_TRACK = 0.06
+TURN_ADOPT_MS = const(30000)
 
 # Stored tick stamps (issue 9, item 1). ticks_diff() is right only for two
 # stamps less than 2**29 ms (6.2 days) apart: an older stamp reads as if it
@@ -689,14 +694,26 @@ class Hob:
             burner.level_lo = millivolts
         elif millivolts > burner.level_hi:
             burner.level_hi = millivolts
-        if ticks_diff(now, since) < TURN_STEADY_MS:
+        age = ticks_diff(now, since)
+        if age < TURN_STEADY_MS:
             return
-        burner.level_since = ticks_add(now, -TURN_STEADY_MS)  # (age capped: it has served)
+        if age >= TURN_ADOPT_MS:
+            age = TURN_ADOPT_MS
+            burner.level_since = ticks_add(now, -TURN_ADOPT_MS)  # (age capped: it has served)
         level = (burner.level_lo + burner.level_hi) * 0.5
         last = burner.level_mv
-        burner.level_mv = level
-        if last is not None and not last * (1 - TURN_FRACTION) < level < last * (1 + TURN_FRACTION):
+        if last is None:
+            if age >= TURN_ADOPT_MS:
+                burner.level_mv = level  # the first reference: a level held, not one passed
+        elif last * (1 - TURN_TRACK) < level < last * (1 + TURN_TRACK):
+            burner.level_mv = level  # a drift: follow it
+        elif not last * (1 - TURN_FRACTION) < level < last * (1 + TURN_FRACTION):
+            burner.level_mv = level
             self._person(now, "turned")
+        elif age >= TURN_ADOPT_MS:
+            burner.level_mv = level  # held this long: where the flame is now
+        # (else: maybe a pause on the way to a new level; the level it left
+        # stays the reference)
 
     def _check_cooling(self, burner, millivolts, now):
         """During a cut pulse: True when this reading proves the flame out."""
