@@ -26,6 +26,13 @@ REQUIRED = {
     "power_loss",
     "watchdog_reset",
     "link_lost",
+    "blown_out_simmer",
+    "draughts",
+    "draughts_edge",
+    "turn_down_simmer",
+    "turn_down_steep",
+    "flicker",
+    "unattended",
 }
 
 MINIMAL = """
