@@ -26,7 +26,13 @@
 import math
 from array import array
 
-from hobguard_fw.ticks import ticks_diff as _ticks_diff
+try:
+    from micropython import const
+except ImportError:  # CPython (host, simulator)
+    const = lambda x: x  # noqa: E731
+
+_TICKS_MASK = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
 
 # Defaults, chosen by bench/flame_loss.py (see docs/physics.md).
 K_MIN = 0.07  # 1/s: a dry tip in a dead flame cools at >= 1/12 s
@@ -38,6 +44,11 @@ ARM_MS = 2000  # a flame must look steady or rising this long to be watched
 WATCH_MS = 500  # sampling period it needs while a flame burns
 FAST_MS = 250  # and while a fall is being watched
 ONSET = 0.85  # a fall whose first window is slower than ONSET x the rest began later
+
+
+def _ticks_diff(end, start):
+    # The same wrap-safe difference as core.ticks_diff (period 2**30).
+    return ((end - start + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
 
 
 class FlameLossDetector:
