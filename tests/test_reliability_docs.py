@@ -37,6 +37,10 @@ ROWS = [
     "Bad configuration",
     "Two bridges with one bridge id",
     "The demo on a shared broker",
+    "A flame blown out",
+    "Nobody at the hob",
+    "Welded relay with the flame turned down",
+    "Button bounce",
 ]
 
 
