@@ -295,6 +295,10 @@ def test_unattended_guard_warns_then_cuts_on_time():
     k.at(lit + 9 * MINUTE + 10 * SECOND)
     warned = k.events("warning", "unattended")
     assert [(e["burner"], e["cut_in_s"]) for e in warned] == [("left", 60)]
+    # the state with the countdown goes out with the warning, not at the next heartbeat
+    states = [f for f in k.dev.frames if f.get("t") == "state" and f["_t_ms"] >= warned[0]["_t_ms"]]
+    assert states and states[0]["_t_ms"] == warned[0]["_t_ms"], states[:1]
+    assert states[0]["unattended_cut_in_s"] == 60
     assert k.dev.app is not None and k.dev.app.hob.indicator() == "warning"
     k.at(lit + 10 * MINUTE + 10 * SECOND)
     cuts = k.events("cut", "unattended")

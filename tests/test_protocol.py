@@ -116,7 +116,7 @@ def test_largest_state_frame_fits_a_line():
         burner.update(last_cut_reason="left_on", fault="cut_failed", timer_remaining_s=43200,
                       tc_mv=-123.45, left_on_cut_in_s=7200, gas="unknown", flame="unknown")
     snap.update(t="state", device=config["device_id"], fault="cut_failed", reset_cause="deep_sleep",
-                uptime_s=2**31, events_dropped=2**31)
+                uptime_s=2**31, events_dropped=2**31, unattended_cut_in_s=43200)
     line = protocol.encode(snap)
     assert len(line) <= protocol.MAX_LINE
     assert protocol.decode(line) == snap

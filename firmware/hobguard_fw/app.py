@@ -173,7 +173,7 @@ class App:
 
     def _signature(self):
         hob = self.hob
-        parts = [hob.locked, hob.fault()]
+        parts = [hob.locked, hob.fault(), hob.unattended_deadline is None]
         for burner in hob.burners:
             parts.append((burner.flame, burner.timer_deadline is None, burner.cut_until is None, burner.cut_fault))
         parts.append(tuple(hob.relay_closed))
