@@ -67,7 +67,7 @@ def _request_ids(data: bytes) -> list[tuple[int, str]]:
 
 def instrument_bridge() -> None:
     import serial
-    from hobguard import bridge
+    from hobguard.bridge import service as bridge
 
     on_message = bridge.Bridge._on_message
 
@@ -88,7 +88,7 @@ def instrument_bridge() -> None:
     serial.Serial.write = probed_write  # type: ignore[method-assign]
 
     if os.environ.get("HOBGUARD_BENCH_QOS0"):  # an experiment: the bridge publishes with QoS 0
-        from hobguard import mqtt
+        from hobguard.bridge import mqtt
 
         publish = mqtt.MqttConnection.publish
 

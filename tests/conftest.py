@@ -166,7 +166,7 @@ class Recorder:
 
     def __init__(self, url: str, topics: list[str], **tls: Any) -> None:
         import paho.mqtt.client as paho
-        from hobguard.config import parse_broker_url
+        from hobguard.bridge.config import parse_broker_url
         from paho.mqtt.enums import CallbackAPIVersion
 
         settings = parse_broker_url(url)
@@ -362,8 +362,8 @@ class HobRig:
     ) -> None:
         import argparse
 
-        from hobguard import config as config_mod
-        from hobguard.bridge import Bridge
+        from hobguard.bridge import config as config_mod
+        from hobguard.bridge.service import Bridge
 
         self.base = options.pop("base", None) or f"{prefix}/hobguard"
         self.discovery_prefix = options.pop("discovery", None) or f"{prefix}/homeassistant"

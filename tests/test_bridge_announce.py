@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from conftest import wait_for
-from hobguard import bridge as bridge_mod
-from hobguard import config as config_mod
-from hobguard import discovery
-from hobguard.bridge import Bridge, DeviceView
+from hobguard.bridge import config as config_mod
+from hobguard.bridge import discovery
+from hobguard.bridge.announce import Announcer
+from hobguard.bridge.service import Bridge, DeviceView
 
 DEVICE = "hob-flood"
 HELLO = {"device": DEVICE, "burners": ["left", "right"], "timer_max_min": 720, "proto": 1, "heartbeat_s": 10,
@@ -123,7 +123,7 @@ def test_requests_while_a_run_is_under_way_make_exactly_one_more_run() -> None:
         running.set()
         release.wait(5)
 
-    announcer = bridge_mod.Announcer(publish, debounce_s=0.01, min_interval_s=0.0)
+    announcer = Announcer(publish, debounce_s=0.01, min_interval_s=0.0)
     announcer.start()
     try:
         announcer.request("first")

@@ -5,7 +5,7 @@ the device: every kind of bad payload, on every command topic, becomes a
 from __future__ import annotations
 
 import pytest
-from hobguard.bridge import (
+from hobguard.bridge.commands import (
     BURNER_COMMANDS,
     DEVICE_COMMANDS,
     MAX_PAYLOAD,

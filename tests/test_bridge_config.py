@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, free_port
-from hobguard import config as config_mod
+from hobguard.bridge import config as config_mod
 from hypothesis import given
 from hypothesis import strategies as st
 

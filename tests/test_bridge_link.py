@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import wait_for
 from fakedevice import FakeDevice
-from hobguard.device_link import DeviceLink, Reply
+from hobguard.bridge.device_link import DeviceLink, Reply
 
 
 class Listener:
@@ -407,11 +407,11 @@ def test_bad_frames_from_a_served_device_are_refused_one_by_one(rig) -> None:
 
 def test_a_network_link_gets_the_identity_rule_too() -> None:
     """The identity rule lives above the transport: the device's network link
-    (hobguard.netlink, shaped like a serial port) plugs into DeviceLink
+    (hobguard.bridge.netlink, shaped like a serial port) plugs into DeviceLink
     through PortTransport, and a Wi-Fi drop is a reopen like a re-plug —
     the device is asked who it is again before anything is forwarded."""
-    from hobguard.device_link import PortTransport
-    from hobguard.netlink import NetTransport
+    from hobguard.bridge.device_link import PortTransport
+    from hobguard.bridge.netlink import NetTransport
     from hobguard_sim.device import SimDevice
     from hobguard_sim.realtime import PtyDevice
     from netclient import KEY

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from conftest import TLS_USER, free_port, wait_for
-from hobguard import config as config_mod
-from hobguard.mqtt import MqttConnection, topic_problem
+from hobguard.bridge import config as config_mod
+from hobguard.bridge.mqtt import MqttConnection, topic_problem
 
 SECRET = "pa/ss#wo?rd@"
 

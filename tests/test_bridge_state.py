@@ -8,8 +8,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hobguard import config as config_mod
-from hobguard.bridge import burner_states, device_state, event_payload
+from hobguard.bridge import config as config_mod
+from hobguard.bridge.state import burner_states, device_state, event_payload
 
 NOW = datetime(2026, 11, 24, 18, 30, 0, tzinfo=timezone(timedelta(hours=1)))
 FRAME = {

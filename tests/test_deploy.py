@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hobguard import cli, deploy
-from hobguard.deploy import Bundle, DeployError, MicroPythonVersion
+from hobguard import cli
+from hobguard.tools import deploy
+from hobguard.tools.deploy import Bundle, DeployError, MicroPythonVersion
 from hobguard_fw.settings import SETTINGS_FILE, defaults
 
 REPO = Path(__file__).resolve().parents[1]

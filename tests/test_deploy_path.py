@@ -27,8 +27,9 @@ from pathlib import Path
 
 import pytest
 import serial
-from hobguard import cli, deploy
-from hobguard.deploy import MicroPythonVersion
+from hobguard import cli
+from hobguard.tools import deploy
+from hobguard.tools.deploy import MicroPythonVersion
 from hobguard_fw import protocol
 from hobguard_fw.settings import SETTINGS_FILE, defaults
 

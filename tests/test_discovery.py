@@ -7,8 +7,9 @@ import json
 import re
 
 import pytest
-from hobguard import discovery
-from hobguard.bridge import Command, burner_states, parse_command
+from hobguard.bridge import discovery
+from hobguard.bridge.commands import Command, parse_command
+from hobguard.bridge.state import burner_states
 from hobguard_fw import protocol
 from hypothesis import given
 from hypothesis import strategies as st

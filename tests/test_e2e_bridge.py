@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from conftest import SIM_DEVICE_ID, wait_for
-from hobguard import discovery
+from hobguard.bridge import discovery
 
 pytestmark = pytest.mark.e2e
 

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hobguard import config as config_mod
-from hobguard import discovery
-from hobguard.bridge import BURNER_COMMANDS, DEVICE_COMMANDS, MAX_PAYLOAD, Bridge, DeviceView
+from hobguard.bridge import config as config_mod
+from hobguard.bridge import discovery
+from hobguard.bridge.commands import BURNER_COMMANDS, DEVICE_COMMANDS, MAX_PAYLOAD
+from hobguard.bridge.service import Bridge, DeviceView
 
 PER_TOPIC = 10_000
 BASE = "fuzz/hobguard"

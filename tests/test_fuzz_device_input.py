@@ -1,6 +1,6 @@
 """What a device says, checked at the bridge's edge (issue 9, item 4).
 
-Two sides of one rule set (protocol.hello_problem, hobguard.edge):
+Two sides of one rule set (protocol.hello_problem, hobguard.bridge.edge):
 
 - nothing the real firmware says is refused: every frame of every scenario
   in the library (state, events, replies, with faults, resets, link loss
@@ -28,11 +28,11 @@ from typing import Any
 
 import pytest
 from conftest import wait_for
-from hobguard import config as config_mod
-from hobguard import edge
-from hobguard.bridge import Bridge
-from hobguard.device_link import DeviceLink
-from hobguard.mqtt import topic_problem
+from hobguard.bridge import config as config_mod
+from hobguard.bridge import edge
+from hobguard.bridge.device_link import DeviceLink
+from hobguard.bridge.mqtt import topic_problem
+from hobguard.bridge.service import Bridge
 from hobguard_fw import protocol
 from hobguard_sim import scenario
 

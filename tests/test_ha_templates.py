@@ -16,7 +16,7 @@ silently, and what makes it log. Two levels:
 
 "Every state the device can produce": hypothesis builds state frames from
 the firmware's vocabulary (protocol.py) and ranges; only those that pass
-the bridge's own checks (hobguard.edge) are rendered, since no other frame
+the bridge's own checks (hobguard.bridge.edge) are rendered, since no other frame
 reaches MQTT.
 """
 
@@ -28,8 +28,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from hobguard import discovery, edge
-from hobguard.bridge import burner_states, device_state, event_payload
+from hobguard.bridge import discovery, edge
+from hobguard.bridge.state import burner_states, device_state, event_payload
 from hobguard_fw import protocol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

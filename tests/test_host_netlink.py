@@ -1,4 +1,4 @@
-"""The host end of the network link (hobguard/netlink.py) and `hobguard
+"""The host end of the network link (hobguard/bridge/netlink.py) and `hobguard
 keygen`: key files, addresses, and NetTransport against the real firmware
 (in real time, on loopback) and against servers that misbehave."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from hobguard import cli
-from hobguard.netlink import (
+from hobguard.bridge.netlink import (
     DEFAULT_PORT,
     KeyFileError,
     NetLinkError,

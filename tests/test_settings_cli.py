@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from hobguard import cli, settingscli
+from hobguard import cli
+from hobguard.tools import settings as settingscli
 from hobguard_fw import settings as fw_settings
 from hobguard_fw import settings_rules as rules
 

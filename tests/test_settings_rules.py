@@ -9,7 +9,8 @@ Property tests over random documents are in test_settings_properties.py."""
 import json
 
 import pytest
-from hobguard import cli, settingscli
+from hobguard import cli
+from hobguard.tools import settings as settingscli
 from hobguard_fw import protocol
 from hobguard_fw import settings as fw_settings
 from hobguard_fw import settings_rules as rules

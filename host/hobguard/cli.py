@@ -1,9 +1,11 @@
 """The `hobguard` command line: one program, one sub-command per job.
 
 Each sub-command lives in its own module exposing `register(subparsers)`,
-which adds its parser and sets `func` to the function that runs it. Modules
-are imported lazily so `hobguard --help` stays fast and a missing optional
-dependency only affects the sub-command that needs it.
+which adds its parser and sets `func` to the function that runs it: the
+service's in hobguard.bridge, the user tools' in hobguard.tools, the demo's
+and the simulator's beside the simulator. Heavy imports happen inside the
+functions that run a command, so `hobguard --help` stays fast and a missing
+optional dependency only affects the sub-command that needs it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import sys
 
 from . import __version__
 
-# sub-command module (inside the hobguard package), in --help order
-SUBCOMMANDS = ["demo", "simcli", "bridge", "deploy", "settingscli", "keygen"]
+# sub-command modules, in --help order (a bare name is inside the hobguard package)
+SUBCOMMANDS = ["demo", "simcli", "hobguard.bridge.main", "hobguard.tools.deploy", "hobguard.tools.settings", "hobguard.tools.keygen"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(f"hobguard.{name}")
+            module = importlib.import_module(name if "." in name else f"hobguard.{name}")
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("hobguard."):
                 continue  # sub-command not built yet

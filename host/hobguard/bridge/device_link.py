@@ -23,7 +23,7 @@ network transport gets the same rule for free.
 
 **What a device says is checked.** The hello (protocol.hello_problem: the
 rules of the settings check) before a device is served at all; every state,
-event and reply frame (hobguard.edge) before it reaches the listener. A
+event and reply frame (edge.py) before it reaches the listener. A
 hello that fails puts the link in quarantine: nothing is forwarded or sent,
 the listener is told once (`on_problem`), and hello is asked again after a
 growing delay (30 s … 5 min) or at once after a boot event. A bad frame
@@ -234,7 +234,7 @@ class LinkStats:
     commands_sent: int = 0  # requests written for the bridge (hello/status not counted)
     last_frame_at: float | None = None  # the last usable frame
     errors_from_device: int = 0
-    frames_refused: int = 0  # decoded, but failed the checks (hobguard.edge)
+    frames_refused: int = 0  # decoded, but failed the checks (edge.py)
     frames_held_dropped: int = 0  # held while identifying, and overflowed
     identity_checks: int = 0  # hellos answered
 

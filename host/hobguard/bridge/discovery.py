@@ -28,7 +28,7 @@ from typing import Any
 
 from hobguard_fw import protocol
 
-from . import __version__
+from .. import __version__
 
 # Every event_type the event entity accepts: the device's events plus the
 # bridge's `rejected`. Home Assistant drops events of types not listed.

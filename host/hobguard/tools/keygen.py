@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from .netlink import write_key_file
+    from ..bridge.netlink import write_key_file
 
     try:
         path = write_key_file(args.file, force=args.force)

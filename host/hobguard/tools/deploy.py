@@ -492,7 +492,7 @@ def cross_version(python: str = sys.executable) -> MicroPythonVersion:
 def read_settings(path: str | Path) -> str:
     """The settings file's text, after the same validation the device does
     plus the host's wiring checks. Raises DeployError listing every problem."""
-    from .settingscli import read_settings_file
+    from .settings import read_settings_file
 
     text, _settings, errors, _warnings = read_settings_file(path)
     if errors:

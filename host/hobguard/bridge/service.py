@@ -1,10 +1,10 @@
-"""`hobguard bridge`: devices on serial ports ↔ an MQTT broker and Home Assistant.
+"""The bridge service: devices on serial ports ↔ an MQTT broker and Home Assistant.
 
 One process serves several devices. Each device's id comes from its hello
 reply, and only from there (device_link: a link never carries commands or
 state under an id the device did not just say); its topics live under
-`<base>/<device>/…` (contract: DESIGN.md, "MQTT"; this bridge's details and
-extensions: docs/bridge.md).
+`<base>/<device>/…` (contract: docs/contract.md, "MQTT"; this bridge's details:
+docs/bridge.md).
 
 MQTT commands are checked here first — a retained message, a payload that
 is not exactly what the topic takes, an unknown burner, a topic that is no
@@ -28,382 +28,36 @@ kills the service.
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import json
 import logging
-import math
-import re
-import signal
-import ssl
-import sys
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hobguard_fw import protocol
 
 from . import config as config_mod
 from . import discovery
-from .device_link import DeviceLink, Reply, SerialTransport
+from .announce import Announcer, wait_acknowledged
+from .commands import MAX_PAYLOAD, Rejection, describe, is_output, parse_command, subscriptions
+from .device_link import DeviceLink, Reply, SerialTransport, Transport
+from .state import burner_states, device_state, dumps, event_payload, local_now
 
 log = logging.getLogger("hobguard.bridge")
 
-# Longest command payload taken; every valid payload is far shorter.
-MAX_PAYLOAD = 64
-# A host-computed timer deadline moves only when it drifts more than this,
-# so Home Assistant's end-time sensor does not flicker with every state frame.
-DEADLINE_JITTER_S = 2.0
-# The same for the boot time computed from the device's uptime (the two
-# clocks drift apart by a second or two a day).
-BOOT_JITTER_S = 5.0
-
-# -- commands, as data ---------------------------------------------------------
-#
-# topic suffix → (payload kind, device command). Device-level topics are
-# `<base>/<device>/<suffix>`, burner-level ones `<base>/<device>/<burner>/<suffix>`.
-# Payload kinds:  close: exactly "CLOSE";  on_off: exactly "ON" or "OFF";
-# minutes: a plain number, 0 < m <= timer_max_min;  minutes_or_zero: the
-# same or 0 (cancels);  any: any short UTF-8 payload.
-DEVICE_COMMANDS: dict[str, tuple[str, str]] = {
-    "gas/set": ("close", "cut"),
-    "lock/set": ("on_off", "lock"),
-    "fault/clear": ("any", "clear_fault"),  # extension: clears every burner's cut fault
-}
-BURNER_COMMANDS: dict[str, tuple[str, str]] = {
-    "gas/set": ("close", "cut"),
-    "timer/set": ("minutes_or_zero", "timer_set"),
-    "timer/extend": ("minutes", "timer_extend"),
-    "timer/cancel": ("any", "timer_cancel"),
-    "fault/clear": ("any", "clear_fault"),  # extension: acknowledge a cut_failed fault
-}
-
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
-_NOT_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-
-
-@dataclass
-class Command:
-    device_cmd: str
-    args: dict[str, Any]
-    burner: str | None
-
-
-@dataclass
-class Rejection:
-    reason: str  # short, machine-readable
-    detail: str  # one sentence for people
-    burner: str | None = None
-
-
-# Topics under `<base>/<device>/` that bridges publish (theirs, or ours seen
-# again): never commands. Everything else there is taken as a command.
-OUTPUT_SUFFIXES = (("availability",), ("state",), ("event",))
-
-
-def is_output(suffix: list[str]) -> bool:
-    """`suffix`: the topic levels after `<base>/<device>/`."""
-    return tuple(suffix) in OUTPUT_SUFFIXES or (len(suffix) == 2 and suffix[1] == "state")
-
-
-def command_subscriptions(root: str) -> list[str]:
-    """The command topics of one device (`root` = `<base>/<device>`)."""
-    return [f"{root}/{suffix}" for suffix in DEVICE_COMMANDS] + [f"{root}/+/{suffix}" for suffix in BURNER_COMMANDS]
-
-
-def subscriptions(base: str, status_topic: str | None) -> list[str]:
-    """What the bridge subscribes to: everything under the base topic, so a
-    mistyped command topic or a command for a device nobody serves gets an
-    answer too (the bridge's own messages do not come back: no-local), and
-    Home Assistant's status topic. One filter per topic at most: a broker
-    speaking MQTT 5 delivers a message once per matching subscription."""
-    topics = [f"{base}/#"]
-    if status_topic and not status_topic.startswith(base + "/"):
-        topics.append(status_topic)
-    return topics
-
-
-def command_suggestion(suffix: list[str], burners: list[str]) -> str:
-    """' (did you mean left/timer/set?)' for a mistyped command topic, or ''."""
-    given = "/".join(suffix)
-    valid = list(DEVICE_COMMANDS) + [f"{b}/{c}" for b in burners for c in BURNER_COMMANDS]
-    longer = [v for v in valid if v.startswith(given + "/")]
-    close = longer or difflib.get_close_matches(given, valid, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def parse_payload(kind: str, payload: bytes, timer_max_min: float) -> Any:
-    """The value of a payload of `kind`, or a Rejection saying what is wrong."""
-    if len(payload) > MAX_PAYLOAD:
-        return Rejection("too_long", f"payload is {len(payload)} bytes; at most {MAX_PAYLOAD} are taken")
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return Rejection("not_utf8", "payload is not UTF-8 text")
-    if kind == "any":
-        return text
-    if not text:
-        return Rejection("empty", "payload is empty")
-    if text != text.strip():
-        return Rejection("whitespace", "payload has leading or trailing white space")
-    if kind == "close":
-        if text == "CLOSE":
-            return True
-        if text.upper() == "OPEN":
-            return Rejection("open_refused", "hobguard never opens gas: only a person at the knob can")
-        return Rejection("bad_payload", "expected CLOSE")
-    if kind == "on_off":
-        if text in ("ON", "OFF"):
-            return text == "ON"
-        return Rejection("bad_payload", "expected ON or OFF")
-    if kind in ("minutes", "minutes_or_zero"):
-        if text.lower() in _NOT_FINITE:
-            return Rejection("not_finite", "minutes must be a finite number")
-        if text[0] in '{["' or text in ("true", "false", "null"):
-            return Rejection("not_a_number", "expected a plain number of minutes, not JSON")
-        if not _NUMBER.match(text):
-            return Rejection("not_a_number", "expected a plain number of minutes")
-        value = float(text)
-        if not math.isfinite(value):
-            return Rejection("not_finite", "minutes must be a finite number")
-        low_ok = value >= 0 if kind == "minutes_or_zero" else value > 0
-        if not low_ok or value > timer_max_min:
-            if kind == "minutes_or_zero":
-                detail = f"minutes must be from 0 to {timer_max_min:g} (0 cancels the timer)"
-            else:
-                detail = f"minutes must be more than 0 and at most {timer_max_min:g}"
-            return Rejection("out_of_range", detail)
-        return int(value) if value == int(value) else value
-    raise ValueError(f"unknown payload kind {kind!r}")
-
-
-def parse_command(
-    rest: list[str], payload: bytes, retain: bool, burners: list[str], timer_max_min: float
-) -> Command | Rejection:
-    """Check one MQTT command: `rest` is the topic after `<base>/<device>/`."""
-    burner = rest[0] if len(rest) == 3 and protocol.is_burner_id(rest[0]) else None
-    if retain:
-        return Rejection("retained", "retained command ignored: commands must be live, not replayed", burner)
-    if len(rest) == 2:
-        spec = DEVICE_COMMANDS.get("/".join(rest))
-    elif len(rest) == 3:
-        spec = BURNER_COMMANDS.get("/".join(rest[1:]))
-        if spec is not None and burner not in burners:
-            shown = rest[0][:32]
-            return Rejection("unknown_burner", f"no burner {shown!r} on this hob (have {', '.join(burners)})", None)
-    else:
-        spec = None
-    if spec is None:
-        shown = "/".join(rest)[:100]
-        return Rejection("unknown_command", f"no command topic {shown!r}{command_suggestion(rest, burners)}", burner)
-    kind, device_cmd = spec
-    value = parse_payload(kind, payload, timer_max_min)
-    if isinstance(value, Rejection):
-        value.burner = burner
-        return value
-    args: dict[str, Any] = {}
-    if burner is not None:
-        args["burner"] = burner
-    if device_cmd in ("timer_set", "timer_extend"):
-        args["minutes"] = value
-    elif device_cmd == "lock":
-        args["on"] = value
-    return Command(device_cmd, args, burner)
-
-
-# -- state mapping (pure) --------------------------------------------------------
-
-# From the device's state frame into `<base>/<device>/state`. The device's
-# uptime_s is not published as such: it changes with every heartbeat, so the
-# retained state would be sent again every time. `booted_at` (host time of
-# the boot, from uptime_s) says the same and stays put.
-DEVICE_STATE_KEYS = ("locked", "fault", "reset_cause", "events_dropped")
-BURNER_STATE_KEYS = (
-    "gas",
-    "relay",
-    "flame",
-    "tc_mv",
-    "timer_remaining_s",
-    "left_on_cut_in_s",
-    "last_cut_reason",
-    "cutting",
-    "fault",
-)
-
-
-def boot_time(uptime_s: Any, now: datetime, previous: str | None = None) -> str | None:
-    """When the device booted, host time (ISO 8601 with offset), from its
-    uptime; `previous` is kept while it is within BOOT_JITTER_S."""
-    if not protocol.is_number(uptime_s) or uptime_s < 0:
-        return None
-    when = (now - timedelta(seconds=uptime_s)).replace(microsecond=0)
-    if previous:
-        try:
-            if abs((datetime.fromisoformat(previous) - when).total_seconds()) < BOOT_JITTER_S:
-                return previous
-        except ValueError:
-            pass
-    return when.isoformat()
-
-
-def device_state(
-    frame: dict[str, Any],
-    hello: dict[str, Any],
-    port: str,
-    now: datetime | None = None,
-    booted_before: str | None = None,
-    frames_refused: int = 0,
-) -> dict[str, Any]:
-    state = {key: frame.get(key) for key in DEVICE_STATE_KEYS}
-    state["booted_at"] = boot_time(frame.get("uptime_s"), now or _now(), booted_before)
-    state["frames_refused"] = frames_refused
-    state["fw"] = hello.get("fw")
-    state["burners"] = list(hello.get("burners") or [])
-    state["port"] = port
-    return state
-
-
-def burner_states(
-    frame: dict[str, Any], now: datetime, previous: dict[str, str | None] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Per burner: the contract's burner state, with `timer_deadline`
-    computed on the host (ISO 8601 with offset) from timer_remaining_s."""
-    previous = previous or {}
-    out = {}
-    for burner in frame.get("burners") or []:
-        if not isinstance(burner, dict) or not protocol.is_burner_id(burner.get("id")):
-            continue
-        state = {key: burner.get(key) for key in BURNER_STATE_KEYS}
-        remaining = burner.get("timer_remaining_s")
-        deadline = None
-        if protocol.is_number(remaining) and 0 <= remaining <= 1e8:
-            when = (now + timedelta(seconds=remaining)).replace(microsecond=0)
-            deadline = when.isoformat()
-            before = previous.get(burner["id"])
-            if before:
-                try:
-                    if abs((datetime.fromisoformat(before) - when).total_seconds()) < DEADLINE_JITTER_S:
-                        deadline = before
-                except ValueError:
-                    pass
-        state["timer_deadline"] = deadline
-        out[burner["id"]] = state
-    return out
-
-
-def event_payload(frame: dict[str, Any], device_id: str, now: datetime) -> dict[str, Any]:
-    event = {k: v for k, v in frame.items() if k not in ("t", "_t_ms")}
-    event.setdefault("burner", None)
-    event.setdefault("reason", None)
-    event["device"] = device_id
-    event["time"] = now.replace(microsecond=0).isoformat()
-    return event
-
-
-def _now() -> datetime:
-    return datetime.now().astimezone()
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-# -- re-announcing, off the command path ------------------------------------------
-
-
-class Announcer:
-    """Runs `publish(full, devices)` on its own thread, one run at a time.
-    Requests that come while a run waits or runs are coalesced into one more
-    run, so a flood of requests costs one flag and a small set, not a queue:
-    `full` (everything again) or the ids of devices whose discovery changed.
-    A short debounce gathers a burst; two full runs are at least
-    `min_interval_s` apart."""
-
-    def __init__(
-        self, publish: Callable[[bool, set[str]], None], debounce_s: float = 0.2, min_interval_s: float = 1.0
-    ) -> None:
-        self._publish = publish
-        self.debounce_s = debounce_s
-        self.min_interval_s = min_interval_s
-        self._cond = threading.Condition()
-        self._full = False
-        self._devices: set[str] = set()
-        self._reasons: set[str] = set()
-        self._stopped = False
-        self._last_full = -math.inf
-        self.requests = 0
-        self.runs = 0
-        self.busy = False
-        self._thread = threading.Thread(target=self._run, name="announcer", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def request(self, reason: str, device: str | None = None) -> None:
-        with self._cond:
-            self.requests += 1
-            if device is None:
-                self._full = True
-            else:
-                self._devices.add(device)
-            if len(self._reasons) < 8:
-                self._reasons.add(reason)
-            self._cond.notify_all()
-
-    def _sleep(self, until: float) -> None:
-        """Wait (holding the condition) until `until`, or until stopped:
-        requests coming meanwhile do not cut the wait short."""
-        while not self._stopped:
-            left = until - time.monotonic()
-            if left <= 0:
-                return
-            self._cond.wait(left)
-
-    def idle(self) -> bool:
-        with self._cond:
-            return not (self._full or self._devices or self.busy)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._stopped and not (self._full or self._devices):
-                    self._cond.wait()
-                if self._stopped:
-                    return
-                self.busy = True
-                self._sleep(time.monotonic() + self.debounce_s)  # gather the rest of a burst
-                if self._full:
-                    self._sleep(self._last_full + self.min_interval_s)
-                if self._stopped:
-                    return
-                full, devices, reasons = self._full, self._devices, self._reasons
-                self._full, self._devices, self._reasons = False, set(), set()
-                if full:
-                    self._last_full = time.monotonic()
-            try:
-                log.debug("announcing (%s)", ", ".join(sorted(reasons)))
-                self._publish(full, devices)
-            except Exception:
-                log.exception("error while re-publishing discovery and states")
-            finally:
-                with self._cond:
-                    self.runs += 1
-                    self.busy = False
-                    self._cond.notify_all()
-
-
 # -- the bridge ----------------------------------------------------------------------
+
+
+def transports(config: config_mod.BridgeConfig) -> list[Transport]:
+    """One transport per device connection the configuration lists. Every
+    link gets the same rules whatever carries its bytes (device_link); a
+    network device (`tcp://`, netlink.NetTransport inside a PortTransport)
+    is one more kind of entry here."""
+    return [SerialTransport(port, config.baudrate) for port in config.serial_ports]
+
 
 
 @dataclass
@@ -470,13 +124,13 @@ class Bridge:
         self.announcer = Announcer(self._announce)
         self.links = [
             DeviceLink(
-                SerialTransport(port, config.baudrate),
+                transport,
                 self,
                 request_timeout_s=config.request_timeout_s,
                 offline_after_s=config.offline_after_s,
                 backoff_max_s=config.reconnect_max_s,
             )
-            for port in config.serial_ports
+            for transport in transports(config)
         ]
         self.commands_handled = 0
         # (arrival → answer, at the device) in seconds, for the last commands.
@@ -596,9 +250,9 @@ class Bridge:
                     last = self.mqtt.publish(topic, payload, retain=True) or last
             sent += 1
             if sent % ANNOUNCE_BATCH == 0 and last is not None:
-                _wait_acknowledged(last)  # outside the lock: the links go on meanwhile
+                wait_acknowledged(last)  # outside the lock: the links go on meanwhile
         if last is not None:
-            _wait_acknowledged(last)
+            wait_acknowledged(last)
         if full:
             with self._lock:
                 quarantines = list(self.quarantines.values())
@@ -659,7 +313,7 @@ class Bridge:
             if retain:
                 self._clear_retained(topic)
             return
-        described = _describe(result)
+        described = describe(result)
         link = view.link
         if link is None:
             reply = Reply(False, None, result.device_cmd, result.args, 0.0, code="device_offline",
@@ -823,8 +477,8 @@ class Bridge:
         event.update({k: v for k, v in extra.items() if v is not None})
         event["source"] = "device" if "code" in extra else "bridge"
         event["device"] = view.id
-        event["time"] = _now().replace(microsecond=0).isoformat()
-        self.mqtt.publish(view.topics.event, _dumps(event))
+        event["time"] = local_now().replace(microsecond=0).isoformat()
+        self.mqtt.publish(view.topics.event, dumps(event))
 
     @staticmethod
     def _add_payload(event: dict[str, Any], payload: bytes | None) -> None:
@@ -835,8 +489,8 @@ class Bridge:
                 pass
 
     def _publish_bridge_event(self, event: dict[str, Any]) -> None:
-        event.setdefault("time", _now().replace(microsecond=0).isoformat())
-        self.mqtt.publish(self.bridge_event_topic, _dumps(event))
+        event.setdefault("time", local_now().replace(microsecond=0).isoformat())
+        self.mqtt.publish(self.bridge_event_topic, dumps(event))
 
     def _clear_retained(self, topic: str) -> None:
         """Remove a retained command from the broker (an empty retained
@@ -926,25 +580,25 @@ class Bridge:
                 return
             view.last_frame = frame
             self._publish_device_state(view)
-            states = burner_states(frame, _now(), view.deadlines)
+            states = burner_states(frame, local_now(), view.deadlines)
             for burner, state in states.items():
                 view.deadlines[burner] = state["timer_deadline"]
-                self._publish(view.topics.burner_state(burner), _dumps(state), view=view)
+                self._publish(view.topics.burner_state(burner), dumps(state), view=view)
 
     def _publish_device_state(self, view: DeviceView) -> None:
         frame = view.last_frame
         if frame is None or view.link is None:
             return
-        state = device_state(frame, view.hello, view.link.port, _now(), view.booted_at, view.frames_refused)
+        state = device_state(frame, view.hello, view.link.port, local_now(), view.booted_at, view.frames_refused)
         view.booted_at = state["booted_at"]
-        self._publish(view.topics.state, _dumps(state), view=view)
+        self._publish(view.topics.state, dumps(state), view=view)
 
     def on_event(self, link: DeviceLink, device_id: str, frame: dict[str, Any]) -> None:
         with self._lock:
             view = self._view_of(link, device_id)
         if view is None:
             return
-        event = event_payload(frame, view.id, _now())
+        event = event_payload(frame, view.id, local_now())
         level = logging.WARNING if event.get("event_type") in ("fault", "cut_unverified", "rejected") else logging.INFO
         log.log(
             level,
@@ -954,7 +608,7 @@ class Bridge:
             f" {event['burner']}" if event.get("burner") else "",
             f" ({event['reason']})" if event.get("reason") else "",
         )
-        self.mqtt.publish(view.topics.event, _dumps(event))
+        self.mqtt.publish(view.topics.event, dumps(event))
 
     def on_availability(self, link: DeviceLink, device_id: str, online: bool, reason: str) -> None:
         with self._lock:
@@ -966,7 +620,7 @@ class Bridge:
 
     def on_problem(self, link: DeviceLink, device_id: str | None, kind: str, detail: str) -> None:
         """A device said something the bridge refuses (device_link and
-        hobguard.edge say what). Counted in its state, or, for a device not
+        hobguard.bridge.edge say what). Counted in its state, or, for a device not
         served, reported on its event topic (when it gave a usable id that
         no other link serves) and on the bridge's event topic."""
         with self._lock:
@@ -980,7 +634,7 @@ class Bridge:
             own_topics = device_id is not None and (
                 other is None or other.link in (None, link) or not other.link.serves(device_id)
             )
-        now = _now().replace(microsecond=0).isoformat()
+        now = local_now().replace(microsecond=0).isoformat()
         event = {
             "event_type": "quarantined",
             "burner": None,
@@ -1000,15 +654,9 @@ class Bridge:
     def _publish_quarantine(self, device_id: str | None, event: dict[str, Any]) -> None:
         if device_id is not None:
             topics = discovery.Topics(self.base, device_id, self.config.bridge_id)
-            self.mqtt.publish(topics.event, _dumps(event))
+            self.mqtt.publish(topics.event, dumps(event))
         self._publish_bridge_event(dict(event, bridge=self.config.bridge_id))
 
-
-def _wait_acknowledged(info: Any, timeout_s: float = 5.0) -> None:
-    try:
-        info.wait_for_publish(timeout_s)
-    except (RuntimeError, ValueError):
-        pass
 
 
 def _topic_shown(topic: str) -> str:
@@ -1024,135 +672,3 @@ def _show(payload: bytes) -> str:
         text = text[:37] + "..."
     return json.dumps(text)
 
-
-def _describe(command: Command) -> str:
-    """The device command in one short phrase for the log: cut(burner=left)."""
-    args = " ".join(f"{k}={v}" for k, v in command.args.items())
-    if not args and command.device_cmd in ("cut", "clear_fault"):
-        args = "all burners"
-    return f"{command.device_cmd}({args})"
-
-
-# -- the command line --------------------------------------------------------------------
-
-EPILOG = """\
-examples:
-  hobguard bridge --serial /dev/ttyUSB0 --broker mqtt://localhost
-  hobguard bridge --serial /dev/ttyUSB0 --serial /dev/ttyUSB1 \\
-      --broker mqtts://hobguard@broker.lan --password-file /etc/hobguard/mqtt-password \\
-      --ca-cert /etc/hobguard/ca.crt --bridge-id kitchen
-  hobguard --log-level debug bridge --config /etc/hobguard/bridge.toml
-
-The password can also come from the environment variable HOBGUARD_MQTT_PASSWORD
-(preferred over --password, which other users can see in the process list).
-Options given here override the config file. Documentation: docs/bridge.md.
-"""
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "bridge",
-        help="the service: devices on serial ports <-> MQTT and Home Assistant",
-        description="Connects hobguard devices on serial ports to an MQTT broker: publishes state,\n"
-        "events, availability and Home Assistant discovery; turns MQTT commands into device\n"
-        "commands (checked first: a bad or retained command is rejected, never sent).\n"
-        "Runs until stopped (SIGTERM or Ctrl-C).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--serial",
-        action="append",
-        metavar="PORT",
-        help="serial port of a device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…; repeat for more devices "
-        "(default: [serial] ports in the config file)",
-    )
-    p.add_argument(
-        "--broker",
-        metavar="URL",
-        help="MQTT broker: mqtt://[user[:pass]@]host[:port] (port 1883) or mqtts://… for TLS "
-        "(port 8883) (default: mqtt://localhost:1883)",
-    )
-    p.add_argument("--config", metavar="FILE", help="TOML config file (example: docs/bridge.example.toml)")
-    p.add_argument(
-        "--bridge-id",
-        metavar="ID",
-        help="this bridge's id in hobguard/bridge/ID/availability (default: the host name)",
-    )
-    p.add_argument("--base-topic", metavar="TOPIC", help="MQTT base topic (default: hobguard)")
-    p.add_argument(
-        "--discovery-prefix", metavar="PREFIX", help="Home Assistant discovery prefix (default: homeassistant)"
-    )
-    p.add_argument("--no-discovery", action="store_true", help="do not publish Home Assistant discovery")
-    p.add_argument("--username", metavar="USER", help="MQTT user name (default: from the URL, else none)")
-    p.add_argument(
-        "--password", metavar="PASSWORD", help="MQTT password; visible to other local users: prefer the next two"
-    )
-    p.add_argument("--password-file", metavar="FILE", help="read the MQTT password from FILE (first line)")
-    p.add_argument(
-        "--ca-cert", metavar="FILE", help="CA certificate(s) to check the broker's TLS certificate (turns TLS on)"
-    )
-    p.add_argument("--client-cert", metavar="FILE", help="client certificate for TLS client authentication")
-    p.add_argument("--client-key", metavar="FILE", help="private key of --client-cert")
-    p.add_argument(
-        "--tls-insecure",
-        action="store_true",
-        help="FOR TESTS ONLY: do not check that the broker's certificate names the host",
-    )
-    p.add_argument(
-        "--state-file",
-        metavar="FILE",
-        help="where to remember published discovery topics, to clear stale ones "
-        "(default: $STATE_DIRECTORY or ~/.local/state/hobguard/bridge-ID.json)",
-    )
-    p.add_argument(
-        "--request-timeout",
-        dest="request_timeout_s",
-        type=float,
-        metavar="S",
-        help="seconds to wait for a device's answer before reporting a timeout (default: 5)",
-    )
-    p.add_argument(
-        "--offline-after",
-        dest="offline_after_s",
-        type=float,
-        metavar="S",
-        help="seconds of silence after which a device is offline (default: 3 x its heartbeat, 30 s by default)",
-    )
-    p.add_argument("--baudrate", type=int, metavar="BAUD", help="serial speed (default: 115200)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        file_data = config_mod.load_file(args.config) if args.config else None
-        config = config_mod.build(args, file_data)
-    except config_mod.ConfigError as err:
-        print(f"hobguard bridge: {err}", file=sys.stderr)
-        return 2
-    if not config.serial_ports:
-        print("hobguard bridge: no serial port: give --serial PORT (or [serial] ports in --config)", file=sys.stderr)
-        return 2
-    try:
-        bridge = Bridge(config)
-    except (config_mod.ConfigError, ssl.SSLError, OSError, ValueError) as err:
-        # config.build has checked what it can; whatever is left is still a
-        # configuration problem, said in one line (never a password: paho and
-        # ssl do not put it in their messages).
-        print(f"hobguard bridge: cannot start: {err}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    bridge.start()
-    try:
-        while not stop.wait(3600):
-            pass
-    finally:
-        bridge.stop()
-    return 0

@@ -1,0 +1,115 @@
+"""From the device's frames to what the bridge publishes: the device
+state, the burner states and the events (pure functions, time passed in).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from hobguard_fw import protocol
+
+# A host-computed timer deadline moves only when it drifts more than this,
+# so Home Assistant's end-time sensor does not flicker with every state frame.
+DEADLINE_JITTER_S = 2.0
+# The same for the boot time computed from the device's uptime (the two
+# clocks drift apart by a second or two a day).
+BOOT_JITTER_S = 5.0
+
+# -- state mapping (pure) --------------------------------------------------------
+
+# From the device's state frame into `<base>/<device>/state`. The device's
+# uptime_s is not published as such: it changes with every heartbeat, so the
+# retained state would be sent again every time. `booted_at` (host time of
+# the boot, from uptime_s) says the same and stays put.
+DEVICE_STATE_KEYS = ("locked", "fault", "reset_cause", "events_dropped")
+BURNER_STATE_KEYS = (
+    "gas",
+    "relay",
+    "flame",
+    "tc_mv",
+    "timer_remaining_s",
+    "left_on_cut_in_s",
+    "last_cut_reason",
+    "cutting",
+    "fault",
+)
+
+
+def boot_time(uptime_s: Any, now: datetime, previous: str | None = None) -> str | None:
+    """When the device booted, host time (ISO 8601 with offset), from its
+    uptime; `previous` is kept while it is within BOOT_JITTER_S."""
+    if not protocol.is_number(uptime_s) or uptime_s < 0:
+        return None
+    when = (now - timedelta(seconds=uptime_s)).replace(microsecond=0)
+    if previous:
+        try:
+            if abs((datetime.fromisoformat(previous) - when).total_seconds()) < BOOT_JITTER_S:
+                return previous
+        except ValueError:
+            pass
+    return when.isoformat()
+
+
+def device_state(
+    frame: dict[str, Any],
+    hello: dict[str, Any],
+    port: str,
+    now: datetime | None = None,
+    booted_before: str | None = None,
+    frames_refused: int = 0,
+) -> dict[str, Any]:
+    state = {key: frame.get(key) for key in DEVICE_STATE_KEYS}
+    state["booted_at"] = boot_time(frame.get("uptime_s"), now or local_now(), booted_before)
+    state["frames_refused"] = frames_refused
+    state["fw"] = hello.get("fw")
+    state["burners"] = list(hello.get("burners") or [])
+    state["port"] = port
+    return state
+
+
+def burner_states(
+    frame: dict[str, Any], now: datetime, previous: dict[str, str | None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per burner: the contract's burner state, with `timer_deadline`
+    computed on the host (ISO 8601 with offset) from timer_remaining_s."""
+    previous = previous or {}
+    out = {}
+    for burner in frame.get("burners") or []:
+        if not isinstance(burner, dict) or not protocol.is_burner_id(burner.get("id")):
+            continue
+        state = {key: burner.get(key) for key in BURNER_STATE_KEYS}
+        remaining = burner.get("timer_remaining_s")
+        deadline = None
+        if protocol.is_number(remaining) and 0 <= remaining <= 1e8:
+            when = (now + timedelta(seconds=remaining)).replace(microsecond=0)
+            deadline = when.isoformat()
+            before = previous.get(burner["id"])
+            if before:
+                try:
+                    if abs((datetime.fromisoformat(before) - when).total_seconds()) < DEADLINE_JITTER_S:
+                        deadline = before
+                except ValueError:
+                    pass
+        state["timer_deadline"] = deadline
+        out[burner["id"]] = state
+    return out
+
+
+def event_payload(frame: dict[str, Any], device_id: str, now: datetime) -> dict[str, Any]:
+    event = {k: v for k, v in frame.items() if k not in ("t", "_t_ms")}
+    event.setdefault("burner", None)
+    event.setdefault("reason", None)
+    event["device"] = device_id
+    event["time"] = now.replace(microsecond=0).isoformat()
+    return event
+
+
+def local_now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
