@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from hobguard.testing import wait_for
+from hobguard.testing import Recorder, wait_for
 
 from .common import Figure, bench_command, median
-from .rig import Broker, Client, bridge_args, python, stop_process
+from .rig import Rig
 
 BASE = "bench/hobguard"
 
 
-def _sample(pid: int, settle_s: float, window_s: float, client: Client) -> dict[str, Any]:
+def _sample(pid: int, settle_s: float, window_s: float, client: Recorder) -> dict[str, Any]:
     proc = psutil.Process(pid)
     time.sleep(settle_s)
     cpu0 = proc.cpu_times()
@@ -59,30 +59,26 @@ def _sample(pid: int, settle_s: float, window_s: float, client: Client) -> dict[
 def run(devices: int, settle_s: float, window_s: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
         work = Path(tmp)
-        broker = Broker(work)
-        procs: list[tuple[Any, str | None]] = []
-        client = None
-        try:
+        with Rig(work) as rig:
             if devices == 1:
                 links = [work / "hob0.tty"]
-                holder = python("-m", "hobguard.cli", "sim", "device", "--link", str(links[0]),
-                                stdin=True, stdout=True, log=work / "device.log")  # fmt: skip
+                holder = rig.start("-m", "hobguard.cli", "sim", "device", "--link", str(links[0]),
+                                   quit_line="quit", stdin=True, stdout=True, log=work / "device.log")  # fmt: skip
             else:
                 settings = work / "settings.json"
                 settings.write_text(json.dumps({"heartbeat_s": 1}))
                 links = [work / f"hob{n}.tty" for n in range(devices)]
-                holder = python("-m", "bench.probes", "devices", str(work), str(devices), "--settings",
-                                str(settings), stdin=True, stdout=True, log=work / "devices.log")  # fmt: skip
-            procs.append((holder, "quit"))
+                holder = rig.start("-m", "bench.probes", "devices", str(work), str(devices), "--settings",
+                                   str(settings), quit_line="quit", stdin=True, stdout=True,
+                                   log=work / "devices.log")  # fmt: skip
             wait_for(lambda: all(link.exists() for link in links), 30, "the devices' ptys")
-            bridge = python("-m", "hobguard.cli", "bridge", *bridge_args(broker, [str(x) for x in links], work),
-                            log=work / "bridge.log")  # fmt: skip
-            procs.append((bridge, None))
-            client = Client(broker, [f"{BASE}/#"])
+            bridge = rig.start("-m", "hobguard.cli", "bridge", *rig.bridge_argv([str(x) for x in links]),
+                               log=work / "bridge.log")  # fmt: skip
+            client = rig.record([f"{BASE}/#"])
 
             def online() -> bool:
                 with client.cond:
-                    on = {t for t, p in client.latest.items() if t.endswith("/availability") and p == b"online"}
+                    on = {t for t, m in client.latest.items() if t.endswith("/availability") and m.payload == b"online"}
                 return len(on) >= devices + 1  # + the bridge's own
 
             wait_for(online, 60, f"{devices} device(s) online")
@@ -92,12 +88,6 @@ def run(devices: int, settle_s: float, window_s: float) -> dict[str, Any]:
             result = _sample(bridge.pid, settle_s, window_s, client)
             result["holder_cpu_percent"] = psutil.Process(holder.pid).cpu_percent(interval=1.0)
             return result
-        finally:
-            if client is not None:
-                client.close()
-            for proc, quit_line in reversed(procs):
-                stop_process(proc, quit_line)
-            broker.stop()
 
 
 def measure(quick: bool = False) -> list[Figure]:

@@ -21,18 +21,17 @@ also reads commands: memory grew by tens of MB and a cut waited seconds.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psutil
-from hobguard.testing import wait_for
+from hobguard.testing import Recorder, Seen, wait_for
 
 from .common import Figure, bench_command, median, percentile
-from .rig import Broker, Client, bridge_args, python, stop_process
+from .rig import Rig
 
 BASE = "bench/hobguard"
 PREFIX = "bench/homeassistant"
@@ -47,16 +46,11 @@ def _probes(path: Path) -> list[list[str]]:
 class Flooder:
     """Publishes `<prefix>/status online` at `rate`/s from its own client."""
 
-    def __init__(self, broker: Any, rate: int) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
-
+    def __init__(self, url: str, rate: int) -> None:
         self.rate = rate
         self.sent = 0
         self._stop = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id="bench-flooder")
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.loop_start()
+        self.recorder = Recorder(url, [f"{PREFIX}/flooder/#"], qos=0)  # (a client that hears nothing)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
@@ -64,7 +58,7 @@ class Flooder:
         while not self._stop.is_set():
             due = int((time.monotonic() - started) * self.rate)
             while self.sent < due:
-                self.client.publish(f"{PREFIX}/status", "online", qos=0)
+                self.recorder.publish(f"{PREFIX}/status", "online", qos=0)
                 self.sent += 1
             time.sleep(0.005)
 
@@ -74,73 +68,67 @@ class Flooder:
     def stop(self) -> None:
         self._stop.set()
         self.thread.join(5)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.recorder.close()
 
 
-def _cuts(client: Client, device_id: str, count: int, mark: int) -> tuple[list[int], int]:
+def _relay(topic: str, relay: str, cutting: bool | None = None) -> Callable[[Seen], bool]:
+    def matches(m: Seen) -> bool:
+        if m.topic != topic:
+            return False
+        state = m.json()
+        return state.get("relay") == relay and (cutting is None or bool(state.get("cutting")) == cutting)
+
+    return matches
+
+
+def _cuts(client: Recorder, device_id: str, count: int, mark: int) -> tuple[list[int], int]:
     """Send `count` cuts one at a time; their publish times (ns)."""
     topic = f"{BASE}/{device_id}/left/state"
     sent = []
     for _ in range(count):
         state = client.json(topic) or {}
         if not (state.get("relay") == "closed" and not state.get("cutting")):
-            client.wait(lambda t, p: t == topic and json.loads(p).get("relay") == "closed"
-                        and not json.loads(p).get("cutting"), mark, 20, "relay closed")  # fmt: skip
-        mark = len(client.messages)
+            client.wait(_relay(topic, "closed", cutting=False), 20, since=mark, what="relay closed")
+        mark = client.mark()
         sent.append(time.monotonic_ns())
         client.client.publish(f"{BASE}/{device_id}/left/gas/set", "CLOSE", qos=0)
-        index = client.wait(lambda t, p: t == topic and json.loads(p).get("relay") == "open", mark, 20, "relay open")
-        mark = index + 1
+        mark = client.wait(_relay(topic, "open"), 20, since=mark, what="relay open").index + 1
     return sent, mark
 
 
 def run(cuts: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
         work = Path(tmp)
-        broker = Broker(work, tcp_nodelay=True)
-        procs = []
-        client = None
-        flooder = None
-        try:
-            probe = work / "bridge.probe"
+        probe = work / "bridge.probe"
+        with Rig(work, tcp_nodelay=True) as rig:
             link = work / "hob.tty"
-            device = python("-m", "hobguard.cli", "sim", "device", "--speed", str(SPEED), "--link", str(link),
-                            stdin=True, stdout=True, log=work / "device.log")  # fmt: skip
-            procs.append((device, "quit"))
+            rig.start("-m", "hobguard.cli", "sim", "device", "--speed", str(SPEED), "--link", str(link),
+                      quit_line="quit", stdin=True, stdout=True, log=work / "device.log")  # fmt: skip
             wait_for(link.exists, 10, "the device's pty")
-            args = bridge_args(broker, [str(link)], work)
-            bridge = python("-m", "bench.probes", "bridge", str(probe), "--", *args, log=work / "bridge.log")
-            procs.append((bridge, None))
-            client = Client(broker, [f"{BASE}/#", f"{PREFIX}/#"])
-            at = client.wait(lambda t, p: t.endswith("/availability") and p == b"online" and "/bridge/" not in t,
-                             0, 20, "device online")  # fmt: skip
-            device_id = client.messages[at][1].split("/")[-2]
+            bridge = rig.start("-m", "bench.probes", "bridge", str(probe), "--", *rig.bridge_argv([str(link)]),
+                               log=work / "bridge.log")  # fmt: skip
+            client = rig.record([f"{BASE}/#", f"{PREFIX}/#"])
+            online = client.wait(lambda m: m.topic.endswith("/availability") and m.payload == b"online"
+                                 and "/bridge/" not in m.topic, 20, what="device online")  # fmt: skip
+            device_id = online.topic.split("/")[-2]
             valve = f"{PREFIX}/valve/{device_id}/left_gas/config"
-            client.wait(lambda t, p: t == valve, 0, 10, "discovery")
+            client.wait(lambda m: m.topic == valve, 10, what="discovery")
             time.sleep(1.0)
-            quiet, mark = _cuts(client, device_id, cuts, len(client.messages))
+            quiet, mark = _cuts(client, device_id, cuts, client.mark())
             rss_before = psutil.Process(bridge.pid).memory_info().rss
-            flooder = Flooder(broker, FLOOD_RATE)
-            flood_mark = len(client.messages)
+            flooder = Flooder(rig.broker.url, FLOOD_RATE)
+            flood_mark = client.mark()
             flooder.start()
-            time.sleep(1.0)  # the flood under way
-            flooded, mark = _cuts(client, device_id, cuts, len(client.messages))
-            time.sleep(1.0)
-            flooder.stop()
+            try:
+                time.sleep(1.0)  # the flood under way
+                flooded, mark = _cuts(client, device_id, cuts, client.mark())
+                time.sleep(1.0)
+            finally:
+                flooder.stop()
             status_sent = flooder.sent
             rss_after = psutil.Process(bridge.pid).memory_info().rss
-            flooder = None
             time.sleep(1.0)
-            republished = sum(1 for _, t, _ in client.messages[flood_mark:] if t == valve)
-        finally:
-            if flooder is not None:
-                flooder.stop()
-            if client is not None:
-                client.close()
-            for proc, quit_line in reversed(procs):
-                stop_process(proc, quit_line)
-            broker.stop()
+            republished = len(client.on(valve, since=flood_mark))
         probes = _probes(probe)
     written = sorted(int(p[1]) for p in probes if p[0] == "serial_tx" and p[3] == "cut")
 

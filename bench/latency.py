@@ -34,17 +34,16 @@ what follows in the physics.
 
 from __future__ import annotations
 
-import json
 import random
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from hobguard.testing import wait_for
+from hobguard.testing import Seen, wait_for
 
 from .common import Figure, bench_command, median, percentile
-from .rig import Broker, Client, bridge_args, python, stop_process
+from .rig import Rig
 
 BASE = "bench/hobguard"
 SPEED = 20.0
@@ -62,64 +61,51 @@ def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False, pause_s: tup
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
         work = Path(tmp)
-        broker = Broker(work, tcp_nodelay=tcp_nodelay)
-        procs = []
-        client = None
-        try:
-            dev_probe, br_probe = work / "device.probe", work / "bridge.probe"
+        dev_probe, br_probe = work / "device.probe", work / "bridge.probe"
+        with Rig(work, tcp_nodelay=tcp_nodelay) as rig:
             link = work / "hob.tty"
-            device = python(
+            rig.start(
                 "-m", "bench.probes", "device", str(dev_probe), "--",
                 "--speed", str(SPEED), "--link", str(link),
-                stdin=True, stdout=True, log=work / "device.log",
+                quit_line="quit", stdin=True, stdout=True, log=work / "device.log",
             )  # fmt: skip
-            procs.append((device, "quit"))
             wait_for(link.exists, 10, "the device's pty")
-            bridge = python(
-                "-m", "bench.probes", "bridge", str(br_probe), "--", *bridge_args(broker, [str(link)], work),
-                log=work / "bridge.log",
-            )  # fmt: skip
-            procs.append((bridge, None))
-            client = Client(broker, [f"{BASE}/#"])
-            at = client.wait(lambda t, p: t.endswith("/availability") and p == b"online" and "/bridge/" not in t,
-                             0, 20, "device online")  # fmt: skip
-            device_id = client.messages[at][1].split("/")[-2]
+            rig.start("-m", "bench.probes", "bridge", str(br_probe), "--", *rig.bridge_argv([str(link)]),
+                      log=work / "bridge.log")  # fmt: skip
+            client = rig.record([f"{BASE}/#"])
+            online = client.wait(lambda m: m.topic.endswith("/availability") and m.payload == b"online"
+                                 and "/bridge/" not in m.topic, 20, what="device online")  # fmt: skip
+            device_id = online.topic.split("/")[-2]
             state_topic = {b: f"{BASE}/{device_id}/{b}/state" for b in BURNERS}
             wait_for(lambda: all(client.json(state_topic[b]) for b in BURNERS), 10, "burner states")
-            sent: list[tuple[int, str, int]] = []  # (publish ns, burner, index of the open state)
-            mark = len(client.messages)
+            sent: list[tuple[int, str, int]] = []  # (publish ns, burner, arrival ns of the open state)
+            mark = client.mark()
             for n in range(commands + warmup):
                 burner = BURNERS[n % 2]
                 topic = state_topic[burner]
 
-                def closed(t: str, p: bytes, topic: str = topic) -> bool:
-                    if t != topic:
+                def closed(m: Seen, topic: str = topic) -> bool:
+                    if m.topic != topic:
                         return False
-                    s = json.loads(p)
+                    s = m.json()
                     return s.get("relay") == "closed" and not s.get("cutting")
 
                 state = client.json(topic) or {}
                 if not (state.get("relay") == "closed" and not state.get("cutting")):
-                    client.wait(closed, mark, 10, f"{burner} relay closed")
+                    client.wait(closed, 10, since=mark, what=f"{burner} relay closed")
                 if pause_s[1] > 0:
                     time.sleep(rng.uniform(*pause_s))
-                mark = len(client.messages)
+                mark = client.mark()
                 t0 = time.monotonic_ns()
                 client.client.publish(f"{BASE}/{device_id}/{burner}/gas/set", "CLOSE", qos=0)
 
-                def opened(t: str, p: bytes, topic: str = topic) -> bool:
-                    return t == topic and json.loads(p).get("relay") == "open"
+                def opened(m: Seen, topic: str = topic) -> bool:
+                    return m.topic == topic and m.json().get("relay") == "open"
 
-                index = client.wait(opened, mark, 10, f"{burner} relay open")
-                sent.append((t0, burner, client.messages[index][0]))
-                mark = index + 1
+                seen = client.wait(opened, 10, since=mark, what=f"{burner} relay open")
+                sent.append((t0, burner, seen.at_ns))
+                mark = seen.index + 1
             time.sleep(0.2)
-        finally:
-            if client is not None:
-                client.close()
-            for proc, quit_line in reversed(procs):
-                stop_process(proc, quit_line)
-            broker.stop()
         bridge_rx = [int(p[1]) for p in _read_probes(br_probe) if p[0] == "mqtt_rx" and p[2].endswith("/gas/set")]
         serial_tx = {int(p[2]): int(p[1]) for p in _read_probes(br_probe) if p[0] == "serial_tx" and p[3] == "cut"}
         dev = _read_probes(dev_probe)

@@ -1,25 +1,22 @@
 """Processes for the bridge benchmarks: a throwaway Mosquitto on a free
 port, the (instrumented) bridge, simulated devices behind ptys, and an MQTT
-client that records what it sees with time.monotonic_ns() stamps."""
+client that records what it sees with time.monotonic_ns() stamps
+(hobguard.testing.Recorder), all in one `Rig` that stops them."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from hobguard.testing import Mosquitto
+from hobguard.testing import Mosquitto, Recorder, bridge_argv
 
 from .common import REPO
 
 
-def Broker(workdir: Path, tcp_nodelay: bool = False) -> Mosquitto:
+def start_broker(workdir: Path, tcp_nodelay: bool = False) -> Mosquitto:
     """A started throwaway Mosquitto, by default configured as Mosquitto
     ships (Nagle on), with room for the load benchmarks' queues."""
     broker = Mosquitto(workdir, tcp_nodelay=tcp_nodelay, extra_config=("max_queued_messages 100000",))
@@ -59,69 +56,40 @@ def python(*args: str, stdin: bool = False, log: Path | None = None, stdout: boo
     )
 
 
-def bridge_args(broker: Broker, ports: list[str], workdir: Path, base: str = "bench/hobguard") -> list[str]:
-    args = ["--broker", broker.url, "--bridge-id", "bench", "--base-topic", base]
-    args += ["--discovery-prefix", "bench/homeassistant", "--state-file", str(workdir / "bridge-state.json")]
-    for port in ports:
-        args += ["--serial", port]
-    return args
+class Rig:
+    """One benchmark's world, torn down in reverse on leaving the `with`:
+    a started throwaway broker (`broker`), the processes started through
+    `start`, the recording clients made through `record`."""
 
+    def __init__(self, workdir: Path, tcp_nodelay: bool = False) -> None:
+        self.workdir = workdir
+        self.broker = start_broker(workdir, tcp_nodelay=tcp_nodelay)
+        self._procs: list[tuple[subprocess.Popen, str | None]] = []
+        self._recorders: list[Recorder] = []
 
-class Client:
-    """An MQTT client recording every message with its arrival time (ns)."""
+    def start(self, *args: str, quit_line: str | None = None, **kw: Any) -> subprocess.Popen:
+        """python(*args, **kw), stopped at the end (with `quit_line` on its stdin first)."""
+        proc = python(*args, **kw)
+        self._procs.append((proc, quit_line))
+        return proc
 
-    def __init__(self, broker: Broker, subscribe: list[str]) -> None:
-        import paho.mqtt.client as paho
-        from paho.mqtt.enums import CallbackAPIVersion
+    def bridge_argv(self, ports: list[str], base: str = "bench/hobguard") -> list[str]:
+        """`hobguard bridge` arguments for this rig's broker and `ports`."""
+        return bridge_argv(broker=self.broker.url, serial=ports, bridge_id="bench", base_topic=base,
+                           discovery_prefix="bench/homeassistant", state_file=self.workdir / "bridge-state.json")  # fmt: skip
 
-        self.messages: list[tuple[int, str, bytes]] = []
-        self.latest: dict[str, bytes] = {}
-        self.cond = threading.Condition()
-        self.connected = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{os.getpid()}")
+    def record(self, topics: list[str]) -> Recorder:
+        """A client recording every message on `topics` (QoS 0, stamped by time.monotonic_ns())."""
+        recorder = Recorder(self.broker.url, topics, qos=0)
+        self._recorders.append(recorder)
+        return recorder
 
-        def on_connect(client, userdata, flags, reason, properties):  # type: ignore[no-untyped-def]
-            sock = client.socket()
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client.subscribe([(t, 0) for t in subscribe])
-            self.connected.set()
+    def __enter__(self) -> Rig:
+        return self
 
-        def on_message(client, userdata, message):  # type: ignore[no-untyped-def]
-            t = time.monotonic_ns()
-            with self.cond:
-                self.messages.append((t, message.topic, message.payload))
-                self.latest[message.topic] = message.payload
-                self.cond.notify_all()
-
-        self.client.on_connect = on_connect
-        self.client.on_message = on_message
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.loop_start()
-        if not self.connected.wait(10):
-            raise TimeoutError("bench MQTT client did not connect")
-
-    def wait(self, predicate: Callable[[str, bytes], bool], since: int, timeout: float, what: str) -> int:
-        """Index of the first message from `since` on that matches."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            index = since
-            while True:
-                while index < len(self.messages):
-                    t, topic, payload = self.messages[index]
-                    if predicate(topic, payload):
-                        return index
-                    index += 1
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-                self.cond.wait(left)
-
-    def json(self, topic: str) -> dict[str, Any] | None:
-        with self.cond:
-            payload = self.latest.get(topic)
-        return json.loads(payload) if payload else None
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    def __exit__(self, *exc: Any) -> None:
+        for recorder in self._recorders:
+            recorder.close()
+        for proc, quit_line in reversed(self._procs):
+            stop_process(proc, quit_line)
+        self.broker.stop()

@@ -11,17 +11,13 @@ import datetime
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-from hobguard.testing import MOSQUITTO, MOSQUITTO_PASSWD, Mosquitto, TlsFiles, free_port, wait_for  # noqa: F401
+from hobguard.testing import MOSQUITTO, MOSQUITTO_PASSWD, Mosquitto, Recorder, Seen, TlsFiles, bridge_config, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -140,121 +136,15 @@ def tls_mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mo
     broker.stop()
 
 
-# -- an MQTT client that records --------------------------------------------------------
-
-
-@dataclass
-class Seen:
-    topic: str
-    payload: bytes
-    retain: bool
-    at: float = field(default_factory=time.monotonic)
-
-    @property
-    def text(self) -> str:
-        return self.payload.decode()
-
-    def json(self) -> Any:
-        return json.loads(self.payload)
-
-
-_client_ids = itertools.count(1)
-
-
-class Recorder:
-    """A paho client that subscribes to topics and keeps every message."""
-
-    def __init__(self, url: str, topics: list[str], **tls: Any) -> None:
-        import paho.mqtt.client as paho
-        from hobguard.bridge.config import parse_broker_url
-        from paho.mqtt.enums import CallbackAPIVersion
-
-        settings = parse_broker_url(url)
-        self.messages: list[Seen] = []
-        self.cond = threading.Condition()
-        self.client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"test-recorder-{os.getpid()}-{next(_client_ids)}"
-        )
-        if settings.username:
-            self.client.username_pw_set(settings.username, settings.password)
-        if tls.get("ca"):
-            self.client.tls_set(ca_certs=str(tls["ca"]))
-        self.topics = topics
-        self.subscribed = threading.Event()
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
-        self.disconnected = threading.Event()
-        self.client.on_disconnect = lambda *a: self.disconnected.set()
-        self.client.connect(settings.host, settings.port)
-        self.client.loop_start()
-        if not self.subscribed.wait(10):
-            raise RuntimeError("test recorder could not subscribe")
-
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        # Like the bridge: no Nagle delay behind our own PUBACKs (~40 ms per command).
-        sock = client.socket()
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        client.subscribe([(t, 1) for t in self.topics])
-
-    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        with self.cond:
-            self.messages.append(Seen(msg.topic, bytes(msg.payload), bool(msg.retain)))
-            self.cond.notify_all()
-
-    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> float:
-        sent_at = time.monotonic()
-        info = self.client.publish(topic, payload, qos=1, retain=retain)
-        info.wait_for_publish(5)
-        return sent_at
-
-    def wait(self, predicate: Callable[[Seen], bool], timeout: float = 10.0, since: int = 0, what: str = "") -> Seen:
-        """The first message (from index `since`) for which predicate holds."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while True:
-                for seen in self.messages[since:]:
-                    try:
-                        if predicate(seen):
-                            return seen
-                    except (ValueError, KeyError, TypeError):
-                        pass
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    tail = "\n".join(f"  {m.topic} {m.payload[:160]!r}" for m in self.messages[-15:])
-                    raise AssertionError(f"timed out waiting for {what or 'a message'}; last messages:\n{tail}")
-                self.cond.wait(left)
-
-    def mark(self) -> int:
-        with self.cond:
-            return len(self.messages)
-
-    def last(self, topic: str) -> Seen | None:
-        with self.cond:
-            for seen in reversed(self.messages):
-                if seen.topic == topic:
-                    return seen
-        return None
-
-    def on(self, topic: str, since: int = 0) -> list[Seen]:
-        with self.cond:
-            return [m for m in self.messages[since:] if m.topic == topic]
-
-    def close(self) -> None:
-        # Let the network thread finish the disconnect before stopping it
-        # (stopping it mid-way races on the socket inside paho).
-        self.client.disconnect()
-        self.disconnected.wait(2)
-        self.client.loop_stop()
+# -- an MQTT client that records (hobguard.testing.Recorder) ---------------------------------
 
 
 @pytest.fixture
 def recorder_factory() -> Iterator[Callable[..., Recorder]]:
     made: list[Recorder] = []
 
-    def make(url: str, topics: list[str], **tls: Any) -> Recorder:
-        recorder = Recorder(url, topics, **tls)
+    def make(url: str, topics: list[str], ca: str | Path | None = None) -> Recorder:
+        recorder = Recorder(url, topics, ca=ca)
         made.append(recorder)
         return recorder
 
@@ -360,9 +250,6 @@ class HobRig:
         recorder: Recorder | None = None,
         **options: Any,
     ) -> None:
-        import argparse
-
-        from hobguard.bridge import config as config_mod
         from hobguard.bridge.service import Bridge
 
         self.base = options.pop("base", None) or f"{prefix}/hobguard"
@@ -370,19 +257,17 @@ class HobRig:
         self.recorder = recorder or Recorder(
             broker_url, [f"{self.base}/#", f"{self.discovery_prefix}/#"], ca=options.get("ca_cert")
         )
-        namespace = argparse.Namespace(
+        options.setdefault("bridge_id", "e2e")
+        options.setdefault("request_timeout_s", 2.0)
+        self.config = bridge_config(
             serial=ports,
             broker=broker_url,
-            bridge_id=options.pop("bridge_id", "e2e"),
             base_topic=self.base,
             discovery_prefix=self.discovery_prefix,
-            state_file=str(state_file),
-            request_timeout_s=options.pop("request_timeout_s", 2.0),
-            offline_after_s=options.pop("offline_after_s", None),
+            state_file=state_file,
+            reconnect_max_s=2.0,
             **options,
         )
-        self.config = config_mod.build(namespace, environ={})
-        self.config.reconnect_max_s = 2.0
         self.bridge = Bridge(self.config)
         self.bridge.start()
 

@@ -7,7 +7,6 @@ by grepping everything a failing run printed."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import subprocess
@@ -16,16 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO
 from hobguard.bridge import config as config_mod
+from hobguard.testing import free_port
 from hypothesis import given
 from hypothesis import strategies as st
 
 SECRET = "S3cr/et#Pa?ss@wd%"
-
-
-def args(**given_args: object) -> argparse.Namespace:
-    return argparse.Namespace(**given_args)
 
 
 # -- the URL -----------------------------------------------------------------------------------

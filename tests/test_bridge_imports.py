@@ -19,12 +19,9 @@ import hobguard.bridge
 names = sorted(m.name for m in pkgutil.walk_packages(hobguard.bridge.__path__, "hobguard.bridge."))
 for name in names + sys.argv[1:]:
     importlib.import_module(name)
-from hobguard.bridge.config import build
 from hobguard.bridge.service import Bridge
-import argparse
-config = build(argparse.Namespace(serial=["/dev/null-not-opened"], broker="mqtt://127.0.0.1:1",
-               state_file="/dev/null-not-written"), environ={})
-Bridge(config)  # builds the MQTT client and the links; starts nothing
+from hobguard.testing import bridge_config
+Bridge(bridge_config(serial=["/dev/null-not-opened"], state_file="/dev/null-not-written"))  # starts nothing
 print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))
 """
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_for
 from fakedevice import FakeDevice
 from hobguard.bridge.device_link import DeviceLink, Reply
+from hobguard.testing import wait_for
 
 
 class Listener:

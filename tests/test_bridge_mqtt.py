@@ -9,9 +9,10 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import TLS_USER, free_port, wait_for
+from conftest import TLS_USER
 from hobguard.bridge import config as config_mod
 from hobguard.bridge.mqtt import MqttConnection, topic_problem
+from hobguard.testing import free_port, wait_for
 
 SECRET = "pa/ss#wo?rd@"
 

@@ -3,13 +3,13 @@ bridge's configuration (URLs, secrets, the TOML file)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from hobguard.bridge import config as config_mod
 from hobguard.bridge.state import burner_states, device_state, event_payload
+from hobguard.testing import bridge_namespace
 
 NOW = datetime(2026, 11, 24, 18, 30, 0, tzinfo=timezone(timedelta(hours=1)))
 FRAME = {
@@ -132,10 +132,6 @@ def test_event_payload_has_type_burner_reason() -> None:
 # -- configuration -----------------------------------------------------------------------
 
 
-def args(**given: object) -> argparse.Namespace:
-    return argparse.Namespace(**given)
-
-
 def test_broker_url_forms() -> None:
     m = config_mod.parse_broker_url("mqtt://broker.lan")
     assert (m.host, m.port, m.tls, m.username) == ("broker.lan", 1883, False, None)
@@ -154,7 +150,7 @@ def test_password_never_in_url_or_repr() -> None:
     assert "hunter2" not in repr(m)
     assert config_mod.mask_url("mqtt://user:hunter2@h:1") == "mqtt://user:***@h:1"
     assert config_mod.mask_url("mqtt://h:1") == "mqtt://h:1"
-    config = config_mod.build(args(broker="mqtt://u:hunter2@h", serial=["/dev/x"]), environ={})
+    config = config_mod.build(bridge_namespace(broker="mqtt://u:hunter2@h", serial=["/dev/x"]), environ={})
     assert "hunter2" not in repr(config)
 
 
@@ -162,12 +158,12 @@ def test_password_sources_in_order(tmp_path) -> None:
     pw_file = tmp_path / "pw"
     pw_file.write_text("from-file\n")
     base = {"broker": "mqtt://u:from-url@h", "serial": ["/dev/x"]}
-    assert config_mod.build(args(**base), environ={}).mqtt.password == "from-url"
+    assert config_mod.build(bridge_namespace(**base), environ={}).mqtt.password == "from-url"
     env = {config_mod.PASSWORD_ENV: "from-env"}
-    assert config_mod.build(args(**base), environ=env).mqtt.password == "from-env"
-    assert config_mod.build(args(**base, password_file=str(pw_file)), environ=env).mqtt.password == "from-file"
+    assert config_mod.build(bridge_namespace(**base), environ=env).mqtt.password == "from-env"
+    assert config_mod.build(bridge_namespace(**base, password_file=str(pw_file)), environ=env).mqtt.password == "from-file"
     assert (
-        config_mod.build(args(**base, password="cli", password_file=str(pw_file)), environ=env).mqtt.password == "cli"
+        config_mod.build(bridge_namespace(**base, password="cli", password_file=str(pw_file)), environ=env).mqtt.password == "cli"
     )
 
 
@@ -188,16 +184,16 @@ ports = ["/dev/ttyUSB0", "/dev/ttyUSB1"]
 """
     )
     data = config_mod.load_file(str(path))
-    config = config_mod.build(args(), data, environ={})
+    config = config_mod.build(bridge_namespace(), data, environ={})
     assert config.serial_ports == ["/dev/ttyUSB0", "/dev/ttyUSB1"]
     assert config.bridge_id == "kitchen" and config.base_topic == "home/hob"
     assert config.mqtt.username == "hob" and config.mqtt.password == "pw" and config.mqtt.port == 1884
     assert config.request_timeout_s == 2.0
     # One client id per process: two bridges never take over each other's session.
     assert config.mqtt.client_id.startswith("hobguard-bridge-kitchen-")
-    assert config_mod.build(args(), data, environ={}).mqtt.client_id != config.mqtt.client_id
+    assert config_mod.build(bridge_namespace(), data, environ={}).mqtt.client_id != config.mqtt.client_id
     # The command line wins.
-    config = config_mod.build(args(serial=["/dev/ttyACM0"], bridge_id="hall", base_topic="x"), data, environ={})
+    config = config_mod.build(bridge_namespace(serial=["/dev/ttyACM0"], bridge_id="hall", base_topic="x"), data, environ={})
     assert config.serial_ports == ["/dev/ttyACM0"] and config.bridge_id == "hall" and config.base_topic == "x"
 
 
@@ -217,7 +213,7 @@ def test_bad_config_files_say_what_is_wrong(tmp_path, text: str, message: str) -
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(config_mod.ConfigError, match=message):
-        config_mod.build(args(), config_mod.load_file(str(path)), environ={})
+        config_mod.build(bridge_namespace(), config_mod.load_file(str(path)), environ={})
 
 
 def test_example_config_file_is_valid(tmp_path) -> None:
@@ -230,5 +226,5 @@ def test_example_config_file_is_valid(tmp_path) -> None:
     data["mqtt"] = {
         k: v for k, v in data["mqtt"].items() if k not in ("ca_cert", "client_cert", "client_key", "password_file")
     }
-    config = config_mod.build(args(), data, environ={})
+    config = config_mod.build(bridge_namespace(), data, environ={})
     assert config.serial_ports and config.mqtt.host

@@ -9,8 +9,9 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import SIM_DEVICE_ID, wait_for
+from conftest import SIM_DEVICE_ID
 from hobguard.bridge import discovery
+from hobguard.testing import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
 from fakedevice import FakeDevice
+from hobguard.testing import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SIM_DEVICE_ID, TLS_USER, wait_for
+from conftest import REPO, SIM_DEVICE_ID, TLS_USER
+from hobguard.testing import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -164,7 +165,7 @@ def test_tls_and_password(tls_mosquitto, sim_device_factory, rig_factory, topic_
     password_file = tmp_path / "pw"
     password_file.write_text(password + "\n")
     sim = sim_device_factory(speed=20)
-    from conftest import Recorder
+    from hobguard.testing import Recorder
 
     url_with_user = f"mqtts://{user}:{password.replace('ä', '%C3%A4')}@127.0.0.1:{broker.port}"
     base = f"{topic_prefix}/hobguard"
@@ -190,7 +191,7 @@ def test_tls_and_password(tls_mosquitto, sim_device_factory, rig_factory, topic_
 def test_tls_wrong_password_is_refused(tls_mosquitto, rig_factory, topic_prefix, tmp_path, caplog) -> None:
     broker, tls = tls_mosquitto
     user, password = TLS_USER
-    from conftest import Recorder
+    from hobguard.testing import Recorder
 
     recorder = Recorder(f"mqtts://{user}:{password.replace('ä', '%C3%A4')}@127.0.0.1:{broker.port}", ["#"], ca=tls.ca)
     caplog.set_level(logging.INFO)
@@ -250,7 +251,7 @@ def test_documented_mosquitto_acl_lets_the_bridge_work_and_stops_forgery(
     """docs/mosquitto-acl.example, used as is: the bridge (user
     hobguard-kitchen) serves its hob, Home Assistant (user homeassistant)
     commands it, and Home Assistant cannot forge the hob's state."""
-    from conftest import MOSQUITTO, MOSQUITTO_PASSWD, Mosquitto, Recorder
+    from hobguard.testing import MOSQUITTO, MOSQUITTO_PASSWD, Mosquitto, Recorder
 
     if MOSQUITTO is None or MOSQUITTO_PASSWD is None:
         pytest.skip("mosquitto is not installed")

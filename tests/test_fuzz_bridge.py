@@ -10,7 +10,7 @@ MQTT connection and a fake device link. For each one:
 
 - nothing raises;
 - an invalid payload (judged by an independent oracle written from the
-  contract in DESIGN.md, not by the bridge's code), and every retained
+  contract in docs/contract.md, not by the bridge's code), and every retained
   message, sends no device command and publishes exactly one `rejected`
   event on the device's event topic;
 - a valid one sends exactly one device command, the one the topic means
@@ -23,21 +23,17 @@ ignored without a command or a crash.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
 import random
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hobguard.bridge import config as config_mod
-from hobguard.bridge import discovery
 from hobguard.bridge.commands import BURNER_COMMANDS, DEVICE_COMMANDS, MAX_PAYLOAD
-from hobguard.bridge.service import Bridge, DeviceView
+from hobguard.testing import FakeLink, FakeMessage, bridge_on_fake_mqtt, serve_fake_device
 
 PER_TOPIC = 10_000
 BASE = "fuzz/hobguard"
@@ -47,47 +43,6 @@ TIMER_MAX = 720
 
 # Every command topic (suffix after <base>/<device>/), with what it means.
 TOPICS = [suffix for suffix in DEVICE_COMMANDS] + [f"{b}/{suffix}" for b in BURNERS for suffix in BURNER_COMMANDS]
-
-
-# -- fakes ----------------------------------------------------------------------------
-
-
-@dataclass
-class Message:
-    topic: str
-    payload: bytes
-    retain: bool = False
-
-
-class FakeMqtt:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, Any, bool]] = []
-        self.instance = "fuzz-instance"
-        self.v5 = True
-        self.connected = type("E", (), {"is_set": staticmethod(lambda: True)})()
-
-    def publish(self, topic: str, payload: Any, retain: bool = False, qos: int = 1, instance: bool = False) -> Any:
-        self.published.append((topic, payload, retain))
-        return None
-
-    def subscribe(self, topics: list[str], qos: int = 1) -> None:
-        pass
-
-    def unsubscribe(self, topics: list[str]) -> None:
-        pass
-
-
-class FakeLink:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.port = "/dev/fake"
-
-    def request(
-        self, cmd: str, on_done: Any, timeout_s: float | None = None, *, for_device: str | None = None, **args: Any
-    ) -> int:
-        assert for_device is not None, "every command names the device it is for"
-        self.requests.append((cmd, args))
-        return len(self.requests)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -111,23 +66,11 @@ def quiet_but_formatted_logs():
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz-bridge")
-    namespace = argparse.Namespace(
-        serial=["/dev/null-not-opened"],
-        broker="mqtt://127.0.0.1:1",
-        bridge_id="fuzz",
-        base_topic=BASE,
-        discovery_prefix="fuzz/homeassistant",
-        state_file=str(tmp / "state.json"),
-        request_timeout_s=1.0,
-        offline_after_s=None,
-    )
-    config = config_mod.build(namespace, environ={})
-    bridge = Bridge(config)  # nothing is started: no broker, no port
-    bridge.mqtt = FakeMqtt()  # type: ignore[assignment]
-    link = FakeLink()
+    bridge = bridge_on_fake_mqtt(serial=["/dev/null-not-opened"], bridge_id="fuzz", base_topic=BASE,
+                                 discovery_prefix="fuzz/homeassistant", state_file=tmp / "state.json",
+                                 request_timeout_s=1.0)  # fmt: skip
     hello = {"device": DEVICE, "burners": BURNERS, "timer_max_min": TIMER_MAX, "proto": 1, "heartbeat_s": 10}
-    view = DeviceView(DEVICE, link, discovery.Topics(BASE, DEVICE, "fuzz"), hello, online=True)  # type: ignore[arg-type]
-    bridge.devices[DEVICE] = view
+    link = serve_fake_device(bridge, hello).link
     return bridge, link
 
 
@@ -237,8 +180,8 @@ def test_ten_thousand_payloads_per_command_topic(rig, suffix):
     accepted = rejected = 0
     for payload, retain in payloads(suffix, rng, PER_TOPIC):
         link.requests.clear()
-        bridge.mqtt.published.clear()
-        bridge._on_message(Message(topic, payload, retain))
+        bridge.mqtt.clear()
+        bridge._on_message(FakeMessage(topic, payload, retain))
         want = expected(suffix, payload, retain)
         published = bridge.mqtt.published
         if retain and not payload:
@@ -275,7 +218,7 @@ def test_no_command_topic_can_open_gas(rig):
     rng = random.Random(3)
     for suffix in TOPICS:
         for payload, _ in payloads(suffix, rng, 500):
-            bridge._on_message(Message(f"{BASE}/{DEVICE}/{suffix}", payload))
+            bridge._on_message(FakeMessage(f"{BASE}/{DEVICE}/{suffix}", payload))
     assert {cmd for cmd, _ in link.requests} <= {"cut", "lock", "timer_set", "timer_extend", "timer_cancel",
                                                   "clear_fault"}  # fmt: skip
 
@@ -304,7 +247,7 @@ def test_other_topics_never_become_commands(rig, topic):
     rng = random.Random(topic)
     for _ in range(300):
         payload = rng.choice([b"CLOSE", b"ON", b"10", b"online", bytes(rng.randrange(256) for _ in range(20))])
-        bridge._on_message(Message(topic, payload, rng.random() < 0.1))
+        bridge._on_message(FakeMessage(topic, payload, rng.random() < 0.1))
     assert link.requests == []
 
 
@@ -312,7 +255,7 @@ def test_other_topics_never_become_commands(rig, topic):
 def test_minutes_in_other_scripts_are_rejected(rig, payload):
     bridge, link = rig
     link.requests.clear()
-    bridge._on_message(Message(f"{BASE}/{DEVICE}/left/timer/set", payload))
+    bridge._on_message(FakeMessage(f"{BASE}/{DEVICE}/left/timer/set", payload))
     assert link.requests == []
 
 
@@ -321,18 +264,14 @@ def test_a_retained_command_for_a_device_not_served_yet_is_removed_once_it_is(tm
     often before the device has said hello: refused on the bridge's topic
     then, and once the device is served, refused on its own topic too and
     removed from the broker."""
-    namespace = argparse.Namespace(
-        serial=[], broker="mqtt://127.0.0.1:1", bridge_id="fuzz", base_topic=BASE,
-        discovery_prefix="fuzz/homeassistant", state_file=str(tmp_path / "state.json"),
-    )  # fmt: skip
-    bridge = Bridge(config_mod.build(namespace, environ={}))
-    bridge.mqtt = FakeMqtt()  # type: ignore[assignment]
+    bridge = bridge_on_fake_mqtt(bridge_id="fuzz", base_topic=BASE, discovery_prefix="fuzz/homeassistant",
+                                 state_file=tmp_path / "state.json")  # fmt: skip
     topic = f"{BASE}/hob-later/left/gas/set"
-    bridge._on_message(Message(topic, b"CLOSE", retain=True))
+    bridge._on_message(FakeMessage(topic, b"CLOSE", retain=True))
     [(event_topic, payload, retained)] = bridge.mqtt.published
     assert event_topic == f"{BASE}/bridge/fuzz/event" and not retained
     assert json.loads(payload)["reason"] == "retained" and json.loads(payload)["device"] == "hob-later"
-    bridge.mqtt.published.clear()
+    bridge.mqtt.clear()
     link = FakeLink()
     hello = {"device": "hob-later", "burners": BURNERS, "timer_max_min": TIMER_MAX, "proto": 1, "heartbeat_s": 10,
              "warn_before_s": 60, "fw": "1"}  # fmt: skip

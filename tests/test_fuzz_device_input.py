@@ -18,7 +18,6 @@ Two sides of one rule set (protocol.hello_problem, hobguard.bridge.edge):
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import random
@@ -27,12 +26,10 @@ import threading
 from typing import Any
 
 import pytest
-from conftest import wait_for
-from hobguard.bridge import config as config_mod
 from hobguard.bridge import edge
 from hobguard.bridge.device_link import DeviceLink
-from hobguard.bridge.mqtt import topic_problem
 from hobguard.bridge.service import Bridge
+from hobguard.testing import FakeMqtt, bridge_on_fake_mqtt, wait_for
 from hobguard_fw import protocol
 from hobguard_sim import scenario
 
@@ -108,36 +105,6 @@ class SocketTransport:
         self.sock.sendall(data)
 
     def close(self) -> None:
-        pass
-
-
-class BrokerRules:
-    """The bridge's MQTT connection, replaced by a recorder that checks
-    every publish as a broker (and Home Assistant) would."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[str, bytes, bool]] = []
-        self.violations: list[str] = []
-        self.instance = "fuzz"
-        self.v5 = True
-        self.connected = threading.Event()
-        self.connected.set()
-
-    def publish(self, topic: str, payload: Any, retain: bool = False, qos: int = 1, instance: bool = False) -> None:
-        data = payload.encode() if isinstance(payload, str) else bytes(payload)
-        problem = topic_problem(topic)
-        if problem:
-            self.violations.append(f"{topic!r}: {problem}")
-        if len(data) > 64 * 1024:
-            self.violations.append(f"{topic!r}: {len(data)} bytes")
-        if data and not topic.endswith("/availability"):
-            try:
-                json.loads(data)
-            except ValueError:
-                self.violations.append(f"{topic!r}: payload is not JSON")
-        self.published.append((topic, data, retain))
-
-    def subscribe(self, topics: list[str], qos: int = 1) -> None:
         pass
 
 
@@ -248,13 +215,9 @@ def hostile_frames(rng: random.Random, count: int):
 
 @pytest.fixture
 def hostile_rig(tmp_path):
-    namespace = argparse.Namespace(
-        serial=[], broker="mqtt://127.0.0.1:1", bridge_id="fuzz", base_topic="fuzz/hobguard",
-        discovery_prefix="fuzz/homeassistant", state_file=str(tmp_path / "state.json"),
-    )  # fmt: skip
-    bridge = Bridge(config_mod.build(namespace, environ={}))
-    rules = BrokerRules()
-    bridge.mqtt = rules  # type: ignore[assignment]
+    bridge = bridge_on_fake_mqtt(bridge_id="fuzz", base_topic="fuzz/hobguard", discovery_prefix="fuzz/homeassistant",
+                                 state_file=tmp_path / "state.json")  # fmt: skip
+    rules = bridge.mqtt  # records every publish, checked as a broker would take it
     bridge.announcer.start()
     host_end, device_end = socket.socketpair()
     device = FakeDeviceEnd(device_end)
@@ -269,7 +232,7 @@ def hostile_rig(tmp_path):
     device_end.close()
 
 
-def _check_published(bridge: Bridge, rules: BrokerRules, said: set[str]) -> None:
+def _check_published(bridge: Bridge, rules: FakeMqtt, said: set[str]) -> None:
     assert not rules.violations, rules.violations[:5]
     base = bridge.base + "/"
     for topic, _data, _ in rules.published:

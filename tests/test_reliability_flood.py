@@ -92,7 +92,7 @@ def test_an_mqtt_command_flood_is_answered_and_nothing_piles_up(hob):
     each valid one reaches the device and is answered (or reported as a
     timeout), each invalid one gets its rejected event, and the bridge ends
     with nothing pending and the device online, the last timer in force."""
-    from conftest import wait_for
+    from hobguard.testing import wait_for
 
     rig, sim, dev = hob
     bridge = rig.bridge
@@ -141,7 +141,7 @@ def test_a_home_assistant_status_flood_is_coalesced_and_a_cut_goes_through_at_on
     latency from the moment its message arrived is reported, not asserted
     (timing belongs in make bench: python -m bench --only ha_flood)."""
 
-    from conftest import wait_for
+    from hobguard.testing import wait_for
 
     rig, sim, dev = hob
     bridge = rig.bridge
