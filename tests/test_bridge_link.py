@@ -3,6 +3,7 @@ hello, request ids and replies, timeouts, garbage, silence, unplugging."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -440,4 +441,38 @@ def test_a_network_link_gets_the_identity_rule_too() -> None:
         assert all(device_id == frame["device"] == "hob-net" for device_id, frame in listener.states)
     finally:
         link.stop()
+        runner.stop()
+
+
+def test_a_device_on_the_network_shows_its_wi_fi_in_its_state_and_in_home_assistant(tmp_path) -> None:
+    """The real firmware with a network link adds its Wi-Fi diagnostics to
+    every state frame: the bridge passes them on in the device state, and
+    announces the Wi-Fi entities for that device (and only for it)."""
+    from hobguard.bridge.device_link import PortTransport
+    from hobguard.bridge.netlink import NetTransport
+    from hobguard.testing import bridge_on_fake_mqtt
+    from hobguard_sim.device import SimDevice
+    from hobguard_sim.realtime import PtyDevice
+    from netclient import KEY
+
+    device = SimDevice(listen=("127.0.0.1", 0), key=KEY, settings={"device_id": "hob-net"})
+    runner = PtyDevice(device, speed=20.0)
+    runner.start()
+    bridge = bridge_on_fake_mqtt(state_file=tmp_path / "state.json", base_topic="net/hobguard",
+                                 discovery_prefix="net/homeassistant", bridge_id="net")  # fmt: skip
+    url = "tcp://%s:%d" % device.listen
+    link = DeviceLink(PortTransport(url, lambda: NetTransport(url, KEY, timeout_s=2)), bridge,
+                      request_timeout_s=2.0, backoff_max_s=0.3)  # fmt: skip
+    bridge.links.append(link)
+    bridge.announcer.start()
+    link.start()
+    signal_config = "net/homeassistant/sensor/hob-net/wifi_signal/config"
+    try:
+        wait_for(lambda: bridge.mqtt.count(signal_config), 20, what="the Wi-Fi entities announced")
+        states = [json.loads(p.payload) for p in bridge.mqtt.published if p.topic == "net/hobguard/hob-net/state"]
+        assert states[-1]["wifi"] == "up" and states[-1]["rssi"] == -58 and states[-1]["net_clients"] == 1
+        assert not bridge.mqtt.violations
+    finally:
+        link.stop()
+        bridge.announcer.stop()
         runner.stop()

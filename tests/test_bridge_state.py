@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hobguard.bridge import config as config_mod
 from hobguard.bridge.state import burner_states, device_state, event_payload
-from hobguard.testing import bridge_namespace
+from hobguard.testing import bridge_namespace, bridge_on_fake_mqtt, serve_fake_device
 
 NOW = datetime(2026, 11, 24, 18, 30, 0, tzinfo=timezone(timedelta(hours=1)))
 FRAME = {
@@ -65,18 +65,61 @@ def test_the_device_state_does_not_change_with_every_heartbeat() -> None:
     hello = {"fw": "0.1.0", "burners": ["left", "right"]}
     first = device_state(FRAME, hello, "/dev/ttyUSB0", NOW)
     payloads = {json.dumps(first, sort_keys=True)}
-    booted = first["booted_at"]
+    state = first
     for beat in range(1, 200):
         later = dict(FRAME, uptime_s=FRAME["uptime_s"] + 10 * beat)
         # The two clocks drift a little, and uptime_s is rounded down.
         now = NOW + timedelta(seconds=10 * beat + (beat % 3) * 0.4)
-        state = device_state(later, hello, "/dev/ttyUSB0", now, booted)
-        booted = state["booted_at"]
+        state = device_state(later, hello, "/dev/ttyUSB0", now, state)
         payloads.add(json.dumps(state, sort_keys=True))
     assert len(payloads) == 1, "the retained device state changed with the heartbeat"
     # A reboot moves it.
-    rebooted = device_state(dict(FRAME, uptime_s=2), hello, "/dev/ttyUSB0", NOW + timedelta(hours=1), booted)
-    assert rebooted["booted_at"] != booted
+    rebooted = device_state(dict(FRAME, uptime_s=2), hello, "/dev/ttyUSB0", NOW + timedelta(hours=1), state)
+    assert rebooted["booted_at"] != state["booted_at"]
+
+
+NETWORK = {"wifi": "up", "rssi": -61, "net_clients": 1, "net_auth_failures": 0, "net_frames_refused": 0}
+
+
+def test_the_network_link_shows_in_the_device_state_only_on_a_board_that_has_one() -> None:
+    hello = {"fw": "0.1.0", "burners": ["left", "right"]}
+    usb_only = device_state(FRAME, hello, "/dev/ttyUSB0", NOW)
+    assert not set(NETWORK) & set(usb_only)
+    on_wifi = device_state({**FRAME, **NETWORK}, hello, "tcp://hob.lan:7343", NOW)
+    assert {key: on_wifi[key] for key in NETWORK} == NETWORK
+    down = device_state({**FRAME, **NETWORK, "wifi": "down", "rssi": None}, hello, "tcp://hob.lan:7343", NOW, on_wifi)
+    assert down["wifi"] == "down" and down["rssi"] is None
+
+
+def test_the_signal_moves_only_when_it_really_changes() -> None:
+    """A reading wanders by a dB or two from frame to frame: the retained
+    state is not sent again for that, but follows a real change."""
+    hello = {"fw": "0.1.0", "burners": ["left", "right"]}
+    state = device_state({**FRAME, **NETWORK}, hello, "p", NOW)
+    for rssi in (-60, -62, -63, -59, -61, -62):
+        state = device_state({**FRAME, **NETWORK, "rssi": rssi}, hello, "p", NOW, state)
+        assert state["rssi"] == -61
+    state = device_state({**FRAME, **NETWORK, "rssi": -70}, hello, "p", NOW, state)
+    assert state["rssi"] == -70
+
+
+def test_a_command_reply_keeps_the_network_diagnostics_of_the_last_state_frame(tmp_path) -> None:
+    """A reply's state holds the control core's state only: the device
+    state published after a command must not lose the Wi-Fi fields."""
+    bridge = bridge_on_fake_mqtt(state_file=tmp_path / "state.json", base_topic="t/hobguard", no_discovery=True)
+    hello = {"device": "hob-1", "burners": ["left", "right"], "fw": "0.1.0"}
+    view = serve_fake_device(bridge, hello)
+    frame = {**FRAME, "device": "hob-1"}
+
+    def published() -> dict:
+        return [json.loads(p.payload) for p in bridge.mqtt.published if p.topic == view.topics.state][-1]
+
+    bridge.on_state(view.link, "hob-1", {**frame, **NETWORK})
+    bridge.on_state(view.link, "hob-1", dict(frame, locked=False), reply=True)
+    assert published()["locked"] is False and published()["wifi"] == "up" and published()["rssi"] == -61
+    # A state frame without them (the board lost its secrets file) drops them.
+    bridge.on_state(view.link, "hob-1", frame)
+    assert "wifi" not in published()
 
 
 def test_burner_state_has_every_contract_key() -> None:

@@ -10,6 +10,7 @@ import pytest
 from hobguard.bridge import discovery
 from hobguard.bridge.commands import Command, parse_command
 from hobguard.bridge.state import burner_states
+from hobguard.testing import bridge_on_fake_mqtt, serve_fake_device
 from hobguard_fw import protocol
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +25,8 @@ HELLO = {
     "heartbeat_s": 10,
 }
 TOPICS = discovery.Topics("hobguard", "hob-1a2b3c", "kitchen")
-CONFIGS = discovery.configs(TOPICS, HELLO, "homeassistant")
+# Every entity: a device with every feature (a network link).
+CONFIGS = discovery.configs(TOPICS, HELLO, "homeassistant", discovery.FEATURES)
 ITEMS = sorted(CONFIGS.items())
 
 
@@ -137,6 +139,50 @@ def test_per_device_entities() -> None:
     assert CONFIGS["homeassistant/sensor/hob-1a2b3c/left_timer_end/config"]["device_class"] == "timestamp"
     assert CONFIGS["homeassistant/sensor/hob-1a2b3c/left_time_left/config"]["unit_of_measurement"] == "s"
     assert CONFIGS["homeassistant/button/hob-1a2b3c/left_timer_plus_10/config"]["payload_press"] == "10"
+
+
+def test_the_network_link_entities_exist_only_for_a_board_that_has_one() -> None:
+    usb_only = discovery.configs(TOPICS, HELLO, "homeassistant")
+    network = {t: c for t, c in CONFIGS.items() if t not in usb_only}
+    assert sorted(t.split("/")[3] for t in network) == ["net_auth_failures", "wifi", "wifi_signal"]
+    assert all(c["entity_category"] == "diagnostic" for c in network.values())
+    signal = network["homeassistant/sensor/hob-1a2b3c/wifi_signal/config"]
+    assert signal["device_class"] == "signal_strength" and signal["unit_of_measurement"] == "dBm"
+    link = network["homeassistant/sensor/hob-1a2b3c/wifi/config"]
+    assert render(link["value_template"], {"wifi": "up"}) == "up"
+    assert render(signal["value_template"], {"wifi": "up", "rssi": -61}) == "-61"
+    assert render(signal["value_template"], {"wifi": "down", "rssi": None}) == "None"  # unknown
+
+
+def test_entities_that_depend_on_a_feature_wait_for_the_first_state_frame(tmp_path) -> None:
+    """Before the device's first state frame the bridge does not know
+    whether it has a network link: its Wi-Fi entities are neither added nor
+    cleared (a bridge restart must not remove and re-add them); the first
+    state frame decides, and a later change of mind is followed."""
+    bridge = bridge_on_fake_mqtt(state_file=tmp_path / "state.json", base_topic="hobguard", bridge_id="kitchen")
+    view = serve_fake_device(bridge, HELLO)
+    wifi = "homeassistant/sensor/hob-1a2b3c/wifi_signal/config"
+    bridge.remembered[view.id] = sorted(CONFIGS)  # an earlier run saw a network link
+
+    def announced() -> dict[str, bytes]:
+        said = {p.topic: p.payload for p in bridge.mqtt.published if p.topic.startswith("homeassistant/")}
+        bridge.mqtt.clear()
+        return said
+
+    bridge._announce(False, {view.id})
+    first = announced()
+    assert wifi not in first and "homeassistant/valve/hob-1a2b3c/left_gas/config" in first
+    assert wifi in bridge.remembered[view.id]
+    frame = {**FRAME, "device": view.id, "uptime_s": 5, "reset_cause": "power_on", "events_dropped": 0}
+    bridge.on_state(view.link, view.id, {**frame, "wifi": "up", "rssi": -60, "net_clients": 1,
+                                         "net_auth_failures": 0, "net_frames_refused": 0})  # fmt: skip
+    assert view.id in bridge.announcer._devices  # asked for, on the announcer's thread
+    bridge._announce(False, {view.id})
+    assert json.loads(announced()[wifi])["device_class"] == "signal_strength"
+    bridge.on_state(view.link, view.id, frame)  # the board lost its secrets file
+    bridge._announce(False, {view.id})
+    assert announced()[wifi] == b""  # cleared: Home Assistant removes the entity
+    assert wifi not in bridge.remembered[view.id]
 
 
 def test_one_burner_hob_has_fewer_entities() -> None:

@@ -300,3 +300,28 @@ def test_the_hello_bounds_are_the_settings_check_bounds() -> None:
     hello = {"proto": 1, "fw": "0.1.0", "device": "hob-1a2b3c", "burners": [b["id"] for b in defaults["burners"]],
              **{k: defaults[k] for k in protocol.HELLO_LIMITS}}  # fmt: skip
     assert protocol.hello_problem(hello) is None
+
+
+NETWORK_STATE = {"wifi": "up", "rssi": -61, "net_clients": 1, "net_auth_failures": 0, "net_frames_refused": 0}
+
+
+def _network_value_ok(key: str, value: Any) -> bool:
+    """What a board with a network link may say, written from docs/protocol.md."""
+    if value is None:
+        return True
+    if key == "wifi":
+        return isinstance(value, str) and 0 < len(value) <= 32 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return False
+    return -128 <= value <= 0 if key == "rssi" else 0 <= value <= 1e12
+
+
+@pytest.mark.parametrize("key", sorted(NETWORK_STATE))
+def test_the_network_link_fields_of_a_state_frame_are_checked_too(key: str) -> None:
+    """The Wi-Fi diagnostics reach MQTT and Home Assistant like the rest of
+    the state: a bad value refuses the frame."""
+    good = {**good_state("hob-fuzz"), **NETWORK_STATE}
+    assert edge.state_problem(good, GOOD_HELLO) is None
+    for value in NASTY_VALUES + [1, 5, -129, 0.5, 1e13, float("nan"), float("inf"), "connecting", "down"]:
+        problem = edge.state_problem({**good, key: value}, GOOD_HELLO)
+        assert (problem is None) == _network_value_ok(key, value), (key, value, problem)

@@ -46,7 +46,7 @@ HELLO = {
     "heartbeat_s": 10,
 }
 TOPICS = discovery.Topics("hobguard", HELLO["device"], "kitchen")
-CONFIGS = discovery.configs(TOPICS, HELLO, "homeassistant")
+CONFIGS = discovery.configs(TOPICS, HELLO, "homeassistant", discovery.FEATURES)  # every entity
 NOW = datetime(2026, 11, 24, 18, 30, 0, tzinfo=timezone(timedelta(hours=1)))
 
 _env = jinja2.Environment(undefined=jinja2.StrictUndefined)
@@ -153,6 +153,17 @@ burner_frame = st.fixed_dictionaries(
 )
 
 
+network_frame = st.fixed_dictionaries(
+    {
+        "wifi": words(["connecting", "up", "down"]),
+        "rssi": st.one_of(maybe(), st.integers(-128, 0)),
+        "net_clients": st.integers(0, 3),
+        "net_auth_failures": st.integers(0, 10**6),
+        "net_frames_refused": st.integers(0, 10**6),
+    }
+)
+
+
 @st.composite
 def state_frames(draw: Any) -> dict[str, Any]:
     names = draw(st.lists(words(HELLO["burners"]), min_size=1, max_size=3, unique=True))
@@ -165,6 +176,7 @@ def state_frames(draw: Any) -> dict[str, Any]:
         "reset_cause": draw(st.one_of(maybe(), words(["power_on", "watchdog", "hard_reset", "soft_reset"]))),
         "events_dropped": draw(st.integers(0, 10**6)),
         "burners": [dict(draw(burner_frame), id=name) for name in names],
+        **draw(st.one_of(st.just({}), network_frame)),  # a board with a network link, or not
     }
 
 

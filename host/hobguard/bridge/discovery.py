@@ -15,7 +15,9 @@ Strings in the table may hold `$state` (the burner or device state topic),
 `$cmd` (the command topic root: `<base>/<device>` or `<base>/<device>/<burner>`),
 `$burner` / `$Burner` (the burner id / its display name) and `$event`.
 A value `Hello("key")` is taken from the device's hello reply (a number).
-Jinja templates (`{{ … }}`) pass through untouched.
+Jinja templates (`{{ … }}`) pass through untouched. A row with `needs`
+exists only for a device that has that feature (FEATURES: "network", a
+board with a network link, known from its state frames).
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class Hello:
     default: Any = None
 
 
+# What a device may have beyond the basics; an entity that `needs` one is
+# announced only for a device that has it.
+FEATURES = frozenset({"network"})
+
+
 @dataclass(frozen=True)
 class Entity:
     scope: str  # "burner" or "device"
@@ -52,6 +59,7 @@ class Entity:
     # Availability entries of this entity beyond the bridge's and the device's
     # (availability_mode "all": every entry must say online).
     availability: tuple[dict[str, str], ...] = ()
+    needs: str | None = None  # one of FEATURES, or None: every device
 
 
 # Templates shared by several rows. A value Home Assistant cannot place
@@ -360,6 +368,54 @@ ENTITIES: list[Entity] = [
             "value_template": "{{ value_json.frames_refused }}",
         },
     ),
+    # -- per device, on a board with a network link ----------------------------
+    Entity(
+        "device",
+        "sensor",
+        "wifi",
+        {
+            # connecting, up or down: the board's own view of its Wi-Fi.
+            "name": "Wi-Fi link",
+            "icon": "mdi:wifi",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.wifi | default('None') }}",
+        },
+        needs="network",
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "wifi_signal",
+        {
+            "name": "Wi-Fi signal",
+            "device_class": "signal_strength",
+            "unit_of_measurement": "dBm",
+            "state_class": "measurement",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            # None (unknown) while the link is down.
+            "value_template": "{{ value_json.rssi if value_json.rssi is defined and value_json.rssi is number "
+            "else 'None' }}",
+        },
+        needs="network",
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "net_auth_failures",
+        {
+            # Connections to the board that ended without the device key:
+            # above 0, something on the network tried (docs/security.md).
+            "name": "Network login failures",
+            "icon": "mdi:shield-alert-outline",
+            "entity_category": _DIAG,
+            "state_class": "total_increasing",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.net_auth_failures | default('None') }}",
+        },
+        needs="network",
+    ),
 ]
 
 
@@ -444,13 +500,18 @@ def device_block(device_id: str, hello: dict[str, Any]) -> dict[str, Any]:
 ORIGIN = {"name": "hobguard bridge", "sw_version": __version__}
 
 
-def configs(topics: Topics, hello: dict[str, Any], prefix: str = "homeassistant") -> dict[str, dict[str, Any]]:
-    """Every discovery config for one device: {config topic: payload dict}."""
+def configs(
+    topics: Topics, hello: dict[str, Any], prefix: str = "homeassistant", features: frozenset[str] = frozenset()
+) -> dict[str, dict[str, Any]]:
+    """Every discovery config for one device that has `features`: {config
+    topic: payload dict}."""
     device = device_block(topics.device, hello)
     node = node_id(topics.device)
     timer_max = hello.get("timer_max_min", 720)
     out: dict[str, dict[str, Any]] = {}
     for entity in ENTITIES:
+        if entity.needs is not None and entity.needs not in features:
+            continue
         if entity.scope == "burner":
             scopes = [(b, f"{b}_{entity.key}") for b in hello.get("burners") or []]
         else:

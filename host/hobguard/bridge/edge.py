@@ -31,6 +31,8 @@ TC_MV_LIMIT = 100_000.0
 UPTIME_MAX_S = 1e10
 COUNT_MAX = 1e12
 GUARD_MAX_S = 1e7
+# A Wi-Fi signal in dBm (the ESP32 reports a signed byte; never above 0).
+RSSI_RANGE = (-128, 0)
 
 
 def is_token(value: Any, limit: int = TOKEN_MAX) -> bool:
@@ -69,6 +71,14 @@ def state_problem(state: dict[str, Any], hello: dict[str, Any]) -> str | None:
         return "state: reset_cause is not a short code"
     if not _optional_number_in(state.get("events_dropped"), 0, COUNT_MAX):
         return "state: events_dropped is not a count"
+    # The network link's diagnostics (only on a board with a secrets file).
+    if not _optional_token(state.get("wifi")):
+        return "state: wifi is not a short word"
+    if not _optional_number_in(state.get("rssi"), *RSSI_RANGE):
+        return "state: rssi is not a signal strength in dBm"
+    for key in ("net_clients", "net_auth_failures", "net_frames_refused"):
+        if not _optional_number_in(state.get(key), 0, COUNT_MAX):
+            return f"state: {key} is not a count"
     burners = state.get("burners")
     known = hello.get("burners") or []
     if not isinstance(burners, list) or len(burners) > len(known):

@@ -44,7 +44,7 @@ from . import discovery
 from .announce import Announcer, wait_acknowledged
 from .commands import MAX_PAYLOAD, Rejection, describe, is_output, parse_command, subscriptions
 from .device_link import DeviceLink, Reply, SerialTransport, Transport
-from .state import burner_states, device_state, dumps, event_payload, local_now
+from .state import NETWORK_STATE_KEYS, burner_states, device_state, dumps, event_payload, has_network, local_now
 
 log = logging.getLogger("hobguard.bridge")
 
@@ -73,9 +73,13 @@ class DeviceView:
     retained: dict[str, str] = field(default_factory=dict)  # topic → last payload
     deadlines: dict[str, str | None] = field(default_factory=dict)
     discovery: dict[str, str] = field(default_factory=dict)  # config topic → payload
-    booted_at: str | None = None
     frames_refused: int = 0
     last_frame: dict[str, Any] | None = None  # the last device state frame
+    state: dict[str, Any] | None = None  # the device state published last
+    # What the device has beyond the basics ("network": a network link), from
+    # its state frames; None until the first one (discovery waits for it
+    # before it adds or clears the entities that depend on it).
+    features: frozenset[str] | None = None
 
     @property
     def burners(self) -> list[str]:
@@ -265,16 +269,24 @@ class Bridge:
         changed (or, forced, all) configs. Holds the lock."""
         if not self.config.discovery:
             return []
-        configs = discovery.configs(view.topics, view.hello, self.config.discovery_prefix)
+        prefix = self.config.discovery_prefix
+        configs = discovery.configs(view.topics, view.hello, prefix, view.features or frozenset())
         payloads = {topic: discovery.payload(config) for topic, config in configs.items()}
-        stale = (set(self.remembered.get(view.id, [])) | set(view.discovery)) - set(payloads)
+        before = set(self.remembered.get(view.id, [])) | set(view.discovery)
+        undecided: set[str] = set()
+        if view.features is None:
+            # Entities that depend on the device's features wait for its first
+            # state frame: neither added nor cleared before it.
+            undecided = (set(discovery.configs(view.topics, view.hello, prefix, discovery.FEATURES)) - set(payloads)) & before
+        stale = before - set(payloads) - undecided
         messages = [(topic, "") for topic in sorted(stale)]  # empty retained: Home Assistant removes the entity
         if stale:
             log.info("device %s: clearing %d stale discovery config(s)", view.id, len(stale))
         messages += [(t, p) for t, p in payloads.items() if force or view.discovery.get(t) != p]
         view.discovery = payloads
-        if sorted(payloads) != sorted(self.remembered.get(view.id, [])):
-            self.remembered[view.id] = sorted(payloads)
+        remembered = sorted(set(payloads) | undecided)
+        if remembered != sorted(self.remembered.get(view.id, [])):
+            self.remembered[view.id] = remembered
             self._save_state_file()
         return messages
 
@@ -335,7 +347,7 @@ class Bridge:
             self.latencies.append((total_ms / 1000, reply.latency_s))
         if reply.ok:
             if reply.state is not None and reply.device is not None:
-                self.on_state(view.link, reply.device, reply.state)
+                self.on_state(view.link, reply.device, reply.state, reply=True)
             log.info(
                 "%s %s → %s → ok in %.1f ms since it arrived (%.1f ms at the device)",
                 topic,
@@ -573,24 +585,37 @@ class Bridge:
         self.announcer.request(f"device {device_id} said hello", device=device_id)
         return True
 
-    def on_state(self, link: DeviceLink | None, device_id: str, frame: dict[str, Any]) -> None:
+    def on_state(self, link: DeviceLink | None, device_id: str, frame: dict[str, Any], reply: bool = False) -> None:
+        """A device state frame, or (`reply`) the state in a command's reply,
+        which holds the control core's state but not the network link's
+        diagnostics: those stay as the last state frame said."""
+        announce = False
         with self._lock:
             view = self._view_of(link, device_id)
             if view is None:
                 return
+            if reply:
+                kept = {k: v for k, v in (view.last_frame or {}).items() if k in NETWORK_STATE_KEYS}
+                frame = {**kept, **frame}
+            else:
+                features = frozenset({"network"}) if has_network(frame) else frozenset()
+                announce = view.features != features
+                view.features = features
             view.last_frame = frame
             self._publish_device_state(view)
             states = burner_states(frame, local_now(), view.deadlines)
             for burner, state in states.items():
                 view.deadlines[burner] = state["timer_deadline"]
                 self._publish(view.topics.burner_state(burner), dumps(state), view=view)
+        if announce:  # the entities that depend on what the device has
+            self.announcer.request(f"device {device_id}'s features known", device=device_id)
 
     def _publish_device_state(self, view: DeviceView) -> None:
         frame = view.last_frame
         if frame is None or view.link is None:
             return
-        state = device_state(frame, view.hello, view.link.port, local_now(), view.booted_at, view.frames_refused)
-        view.booted_at = state["booted_at"]
+        state = device_state(frame, view.hello, view.link.port, local_now(), view.state, view.frames_refused)
+        view.state = state
         self._publish(view.topics.state, dumps(state), view=view)
 
     def on_event(self, link: DeviceLink, device_id: str, frame: dict[str, Any]) -> None:

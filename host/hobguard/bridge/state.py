@@ -16,6 +16,10 @@ DEADLINE_JITTER_S = 2.0
 # The same for the boot time computed from the device's uptime (the two
 # clocks drift apart by a second or two a day).
 BOOT_JITTER_S = 5.0
+# A Wi-Fi signal reading moves by a dB or two from one state frame to the
+# next; the published value follows only a change of at least this much,
+# so the retained device state is not sent again with every heartbeat.
+RSSI_JITTER_DB = 3
 
 # -- state mapping (pure) --------------------------------------------------------
 
@@ -24,6 +28,9 @@ BOOT_JITTER_S = 5.0
 # retained state would be sent again every time. `booted_at` (host time of
 # the boot, from uptime_s) says the same and stays put.
 DEVICE_STATE_KEYS = ("locked", "fault", "reset_cause", "events_dropped")
+# The network link's diagnostics: in the device's state frames only on a
+# board with a secrets file (docs/protocol.md), and published only then.
+NETWORK_STATE_KEYS = ("wifi", "rssi", "net_clients", "net_auth_failures", "net_frames_refused")
 BURNER_STATE_KEYS = (
     "gas",
     "relay",
@@ -52,20 +59,42 @@ def boot_time(uptime_s: Any, now: datetime, previous: str | None = None) -> str 
     return when.isoformat()
 
 
+def has_network(frame: dict[str, Any]) -> bool:
+    """Whether a device state frame comes from a board with a network link."""
+    return "wifi" in frame
+
+
+def signal(rssi: Any, previous: Any = None) -> Any:
+    """The Wi-Fi signal to publish (dBm, or None while there is none):
+    `previous` is kept while the reading stays within RSSI_JITTER_DB."""
+    if not protocol.is_number(rssi):
+        return None
+    if protocol.is_number(previous) and abs(rssi - previous) < RSSI_JITTER_DB:
+        return previous
+    return rssi
+
+
 def device_state(
     frame: dict[str, Any],
     hello: dict[str, Any],
     port: str,
     now: datetime | None = None,
-    booted_before: str | None = None,
+    previous: dict[str, Any] | None = None,
     frames_refused: int = 0,
 ) -> dict[str, Any]:
+    """`<base>/<device>/state` from the device's state frame; `previous`:
+    the device state published before (its boot time and signal are kept
+    while the new values are within their jitter)."""
+    previous = previous or {}
     state = {key: frame.get(key) for key in DEVICE_STATE_KEYS}
-    state["booted_at"] = boot_time(frame.get("uptime_s"), now or local_now(), booted_before)
+    state["booted_at"] = boot_time(frame.get("uptime_s"), now or local_now(), previous.get("booted_at"))
     state["frames_refused"] = frames_refused
     state["fw"] = hello.get("fw")
     state["burners"] = list(hello.get("burners") or [])
     state["port"] = port
+    if has_network(frame):
+        state.update({key: frame.get(key) for key in NETWORK_STATE_KEYS})
+        state["rssi"] = signal(frame.get("rssi"), previous.get("rssi"))
     return state
 
 
