@@ -21,12 +21,14 @@ SETUP_STAMP := $(VENV)/.hobguard-setup
 WASM_STAMP := $(WASM_DIR)/node_modules/.hobguard-setup
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint bench soak demo deploy flash wiring clean distclean
+.PHONY: help setup test lint format bench soak demo deploy flash wiring clean distclean
 
 help:
 	@echo "make setup    create .venv (pip install -e '.[dev,device]') and install the MicroPython WebAssembly port"
-	@echo "make test     run the test suite (pytest)"
-	@echo "make lint     ruff over host, sim, firmware, tests, tools; pyright over firmware with the MicroPython stubs"
+	@echo "make test     make lint, then the test suite (pytest)"
+	@echo "make lint     ruff check and ruff format --check over the tree; pyright over host/ and bench/,"
+	@echo "              and over firmware/ with the MicroPython stubs"
+	@echo "make format   format the tree with ruff (what make lint checks)"
 	@echo "make bench    run the benchmarks (python -m bench)"
 	@echo "make soak     run the long soak tests (pytest -m soak)"
 	@echo "make demo     simulated hob + embedded broker + bridge, no hardware"
@@ -55,12 +57,22 @@ $(WASM_STAMP): $(WASM_DIR)/package.json $(WASM_DIR)/package-lock.json
 	cd $(WASM_DIR) && npm ci --no-audit --no-fund
 	touch $@
 
-test: setup
+# Lint first, so CI (.ci/run: make test) enforces it.
+test: setup lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+# Two pyright runs: the host and the benchmarks against CPython's standard
+# library (pyrightconfig.host.json), the firmware against MicroPython's
+# (pyrightconfig.json, .venv/mpy-typeshed).
 lint: setup
-	$(BIN)/ruff check host sim firmware tests tools
-	$(BIN)/pyright
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pyright -p pyrightconfig.host.json
+	$(BIN)/pyright -p pyrightconfig.json
+
+format: setup
+	$(BIN)/ruff check --fix --select I .
+	$(BIN)/ruff format .
 
 bench: setup
 	$(PYTHON) -m bench

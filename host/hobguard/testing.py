@@ -28,12 +28,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, cast
 
 if TYPE_CHECKING:
     import argparse
 
     from .bridge.config import BridgeConfig
+    from .bridge.device_link import DeviceLink
     from .bridge.service import Bridge, DeviceView
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
@@ -489,6 +490,7 @@ def serve_fake_device(bridge: Bridge, hello: dict[str, Any], link: Any = None) -
 
     device = hello["device"]
     topics = discovery.Topics(bridge.base, device, bridge.config.bridge_id)
-    view = DeviceView(device, link if link is not None else FakeLink(), topics, hello, online=True)
+    served = cast("DeviceLink", link if link is not None else FakeLink())
+    view = DeviceView(device, served, topics, hello, online=True)
     bridge.devices[device] = view
     return view

@@ -90,7 +90,7 @@ def state_problem(state: dict[str, Any], hello: dict[str, Any]) -> str | None:
         if not isinstance(burner, dict):
             return f"{where} is not an object"
         name = burner.get("id")
-        if name not in known or name in seen:
+        if not isinstance(name, str) or name not in known or name in seen:
             return f"{where} is not one of the burners the device said hello with"
         seen.append(name)
         for key in ("gas", "relay", "flame"):

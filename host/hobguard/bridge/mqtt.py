@@ -45,7 +45,7 @@ import threading
 from typing import Any, Callable
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -91,7 +91,7 @@ class _Client(paho.Client):
 
     connect_error: Callable[[OSError], None] | None = None
 
-    def reconnect(self) -> paho.MQTTErrorCode:
+    def reconnect(self) -> MQTTErrorCode:
         try:
             return super().reconnect()
         except OSError as err:
@@ -462,8 +462,8 @@ def _no_delay(client: paho.Client) -> None:
     """Send small packets at once: without TCP_NODELAY, Nagle's algorithm and
     the broker's delayed ACK hold a state update back by ~40 ms."""
     sock = client.socket()
-    if sock is None:
-        return
+    if not isinstance(sock, socket.socket):
+        return  # none yet (or a websocket wrapper)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):

@@ -88,7 +88,7 @@ class DeviceView:
     @property
     def timer_max_min(self) -> float:
         value = self.hello.get("timer_max_min")
-        return float(value) if protocol.is_number(value) else 720.0
+        return float(value) if isinstance(value, (int, float)) and protocol.is_number(value) else 720.0
 
 
 # Announced elsewhere: device ids whose availability another bridge (or an

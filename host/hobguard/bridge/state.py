@@ -111,7 +111,7 @@ def burner_states(
         state = {key: burner.get(key) for key in BURNER_STATE_KEYS}
         remaining = burner.get("timer_remaining_s")
         deadline = None
-        if protocol.is_number(remaining) and 0 <= remaining <= 1e8:
+        if isinstance(remaining, (int, float)) and protocol.is_number(remaining) and 0 <= remaining <= 1e8:
             when = (now + timedelta(seconds=remaining)).replace(microsecond=0)
             deadline = when.isoformat()
             before = previous.get(burner["id"])
