@@ -251,7 +251,9 @@ def example_traces(seed: int = 11) -> list[tuple[str, Outcome, float]]:
     return out
 
 
-def plot(path: Path, sweeps: dict[str, list[dict[str, Any]]], curve: list[dict[str, Any]], default: dict[str, Any]) -> None:
+def plot(
+    path: Path, sweeps: dict[str, list[dict[str, Any]]], curve: list[dict[str, Any]], default: dict[str, Any]
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -284,7 +286,13 @@ def plot(path: Path, sweeps: dict[str, list[dict[str, Any]]], curve: list[dict[s
     ffd = sorted(x for x in (o.unburnt_s(False) for o in outs) if x is not None)
     if hob and ffd:
         bins = [i * 0.5 for i in range(0, int(max(ffd) / 0.5) + 2)]
-        ax.hist(ffd, bins=bins, color="tab:gray", alpha=0.6, label=f"flame-failure device alone (median {median(ffd):.1f} s)")
+        ax.hist(
+            ffd,
+            bins=bins,
+            color="tab:gray",
+            alpha=0.6,
+            label=f"flame-failure device alone (median {median(ffd):.1f} s)",
+        )
         ax.hist(hob, bins=bins, color="tab:green", alpha=0.8, label=f"with hobguard (median {median(hob):.1f} s)")
         ax.axvline(DEADLINE_S, color="tab:red", lw=1, ls=":")
         ax.set_xlabel("flame out -> valve closed (s): unburnt gas flows meanwhile")

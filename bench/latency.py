@@ -113,7 +113,9 @@ def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False, pause_s: tup
         relay = [(int(p[1]), int(p[2])) for p in dev if p[0] == "relay_open"]
         ids = sorted(serial_tx)
     if not (len(bridge_rx) == len(sent) == len(ids)):
-        raise RuntimeError(f"probes do not line up: {len(sent)} sent, {len(bridge_rx)} at the bridge, {len(ids)} written")
+        raise RuntimeError(
+            f"probes do not line up: {len(sent)} sent, {len(bridge_rx)} at the bridge, {len(ids)} written"
+        )
     legs: dict[str, list[float]] = {k: [] for k in ("broker", "bridge", "serial", "device", "end_to_end", "round_trip")}
     for n, ((t0, burner, t_state), t_brx, rid) in enumerate(zip(sent, bridge_rx, ids, strict=True)):
         if n < warmup:

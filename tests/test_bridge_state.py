@@ -204,9 +204,14 @@ def test_password_sources_in_order(tmp_path) -> None:
     assert config_mod.build(bridge_namespace(**base), environ={}).mqtt.password == "from-url"
     env = {config_mod.PASSWORD_ENV: "from-env"}
     assert config_mod.build(bridge_namespace(**base), environ=env).mqtt.password == "from-env"
-    assert config_mod.build(bridge_namespace(**base, password_file=str(pw_file)), environ=env).mqtt.password == "from-file"
     assert (
-        config_mod.build(bridge_namespace(**base, password="cli", password_file=str(pw_file)), environ=env).mqtt.password == "cli"
+        config_mod.build(bridge_namespace(**base, password_file=str(pw_file)), environ=env).mqtt.password == "from-file"
+    )
+    assert (
+        config_mod.build(
+            bridge_namespace(**base, password="cli", password_file=str(pw_file)), environ=env
+        ).mqtt.password
+        == "cli"
     )
 
 
@@ -236,7 +241,9 @@ ports = ["/dev/ttyUSB0", "/dev/ttyUSB1"]
     assert config.mqtt.client_id.startswith("hobguard-bridge-kitchen-")
     assert config_mod.build(bridge_namespace(), data, environ={}).mqtt.client_id != config.mqtt.client_id
     # The command line wins.
-    config = config_mod.build(bridge_namespace(serial=["/dev/ttyACM0"], bridge_id="hall", base_topic="x"), data, environ={})
+    config = config_mod.build(
+        bridge_namespace(serial=["/dev/ttyACM0"], bridge_id="hall", base_topic="x"), data, environ={}
+    )
     assert config.serial_ports == ["/dev/ttyACM0"] and config.bridge_id == "hall" and config.base_topic == "x"
 
 

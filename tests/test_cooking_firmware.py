@@ -112,8 +112,14 @@ def play(session: Session, settings: dict | None = None) -> Played:
         out.flame_out_at = _flame_out_time(model, end)
     if out.flame_out_at is not None:
         loss = session.loss
-        off = loss is not None and loss.kind == "off" and abs(max(START_S + loss.t, out.flame_out_at) - out.flame_out_at) < 0.01
-        off = off and not any(kind == "magnet_drop" and t < out.flame_out_at for t, kind in model.events if t > out.flame_out_at - 0.01)
+        off = (
+            loss is not None
+            and loss.kind == "off"
+            and abs(max(START_S + loss.t, out.flame_out_at) - out.flame_out_at) < 0.01
+        )
+        off = off and not any(
+            kind == "magnet_drop" and t < out.flame_out_at for t, kind in model.events if t > out.flame_out_at - 0.01
+        )
         drops = [t for t, kind in model.events if kind == "magnet_drop" and t >= out.flame_out_at - 1e-9]
         out.gas_at_loss = not off and bool(drops) and drops[0] > out.flame_out_at + 1e-6
         if off:
@@ -267,9 +273,7 @@ class Kitchen:
 
     def events(self, kind: str, reason: str | None = None, since: int = 0) -> list[dict]:
         return [
-            e
-            for e in self.dev.events(kind)
-            if e["_t_ms"] >= since and (reason is None or e.get("reason") == reason)
+            e for e in self.dev.events(kind) if e["_t_ms"] >= since and (reason is None or e.get("reason") == reason)
         ]
 
     def state(self) -> dict:

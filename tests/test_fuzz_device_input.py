@@ -310,7 +310,11 @@ def _network_value_ok(key: str, value: Any) -> bool:
     if value is None:
         return True
     if key == "wifi":
-        return isinstance(value, str) and 0 < len(value) <= 32 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in value)
+        return (
+            isinstance(value, str)
+            and 0 < len(value) <= 32
+            and all(c in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in value)
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return False
     return -128 <= value <= 0 if key == "rssi" else 0 <= value <= 1e12

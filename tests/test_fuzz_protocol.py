@@ -348,9 +348,11 @@ def test_non_finite_and_huge_numbers_in_valid_frames_are_refused(value):
     for cmd in ("timer_set", "timer_extend"):
         body = json.dumps({"id": 5, "cmd": cmd, "burner": "left", "minutes": value})  # NaN, Infinity as json does
         lines.append(_frame(body))
-    lines.append(_frame(json.dumps({"id": value, "cmd": "cut"})) if not isinstance(value, int) else _frame(
-        json.dumps({"id": value, "cmd": "cut"})
-    ))
+    lines.append(
+        _frame(json.dumps({"id": value, "cmd": "cut"}))
+        if not isinstance(value, int)
+        else _frame(json.dumps({"id": value, "cmd": "cut"}))
+    )
     replies = rig.feed(lines)
     assert [r["t"] for r in replies] == ["err", "err", "err"]
     assert [r["code"] for r in replies[:2]] == [protocol.E_ARG, protocol.E_ARG]

@@ -201,7 +201,9 @@ def test_heap_with_the_network_link_on():
             text=True,
             timeout=HANG_GUARD_S,
             cwd=REPO,
-        ).stdout.strip().splitlines()[-1]
+        )
+        .stdout.strip()
+        .splitlines()[-1]
     )
     # The network code is loaded only on a board with a secrets file.
     assert report["firmware_code"] > plain["firmware_code"] + 8000, (report, plain)

@@ -33,8 +33,13 @@ def test_random_bytes_never_escape_as_anything_but_protocol_errors(data):
         protocol.parse_request(data)
     except protocol.ProtocolError as err:
         assert err.code in {
-            protocol.E_FRAME, protocol.E_CRC, protocol.E_TOO_LONG, protocol.E_JSON,
-            protocol.E_ID, protocol.E_UNKNOWN, protocol.E_ARG,
+            protocol.E_FRAME,
+            protocol.E_CRC,
+            protocol.E_TOO_LONG,
+            protocol.E_JSON,
+            protocol.E_ID,
+            protocol.E_UNKNOWN,
+            protocol.E_ARG,
         }
     else:  # a random line that is a valid checksummed command: practically impossible
         pytest.fail(f"random bytes parsed as a command: {data!r}")
@@ -67,7 +72,7 @@ def test_a_corrupted_byte_never_yields_a_command(req, position, flip):
         ('{"id": 1.5, "cmd": "cut"}', protocol.E_ID),
         ('{"id": true, "cmd": "cut"}', protocol.E_ID),
         ('{"cmd": "cut"}', protocol.E_ID),
-        ('[1, 2]', protocol.E_JSON),
+        ("[1, 2]", protocol.E_JSON),
         ('{"id": 1, "cmd": "lock", "on": 1}', protocol.E_ARG),
     ],
 )
@@ -107,16 +112,31 @@ def test_largest_state_frame_fits_a_line():
     config = store.defaults()
     config["device_id"] = "d" * 32
     config["burners"] = [
-        {"id": "b" * 15 + str(i), "relay_pin": (25, 26, 27, 32)[i], "adc_address": 72 + i // 2, "adc_pair": i % 2} for i in range(4)
+        {"id": "b" * 15 + str(i), "relay_pin": (25, 26, 27, 32)[i], "adc_address": 72 + i // 2, "adc_pair": i % 2}
+        for i in range(4)
     ]
     checked, errors = store.validate(config)
     assert not errors
     snap = core.Hob(checked, 0).snapshot(0)
     for burner in snap["burners"]:
-        burner.update(last_cut_reason="left_on", fault="cut_failed", timer_remaining_s=43200,
-                      tc_mv=-123.45, left_on_cut_in_s=7200, gas="unknown", flame="unknown")
-    snap.update(t="state", device=config["device_id"], fault="cut_failed", reset_cause="deep_sleep",
-                uptime_s=2**31, events_dropped=2**31, unattended_cut_in_s=43200)
+        burner.update(
+            last_cut_reason="left_on",
+            fault="cut_failed",
+            timer_remaining_s=43200,
+            tc_mv=-123.45,
+            left_on_cut_in_s=7200,
+            gas="unknown",
+            flame="unknown",
+        )
+    snap.update(
+        t="state",
+        device=config["device_id"],
+        fault="cut_failed",
+        reset_cause="deep_sleep",
+        uptime_s=2**31,
+        events_dropped=2**31,
+        unattended_cut_in_s=43200,
+    )
     line = protocol.encode(snap)
     assert len(line) <= protocol.MAX_LINE
     assert protocol.decode(line) == snap

@@ -125,7 +125,9 @@ def test_commands_through_the_chain_are_answered_and_no_cut_lacks_a_cause(chain,
     from_bridge = [  # the bridge's own verdicts on payloads (timeouts and "offline" are outcomes of valid ones)
         e
         for e in events
-        if e["event_type"] == "rejected" and e.get("source") == "bridge" and e["reason"] not in ("timeout", "device_offline")
+        if e["event_type"] == "rejected"
+        and e.get("source") == "bridge"
+        and e["reason"] not in ("timeout", "device_offline")
     ]
     assert len(from_bridge) == invalid, f"{invalid} invalid payloads, {len(from_bridge)} rejected by the bridge"
     assert not [e for e in events if e["event_type"] == "fault" and e.get("reason") == "crash"]

@@ -112,6 +112,7 @@ def test_an_mqtt_command_flood_is_answered_and_nothing_piles_up(hob):
     assert bridge.commands_handled - before == valid
     link = bridge.links[0]
     assert link._pending == {}, "requests left pending in the bridge"
+
     def rejected_events():
         return [e for e in rig.events(dev, since=mark) if e["event_type"] == "rejected"]
 

@@ -506,8 +506,10 @@ def test_reliability_properties_hold_for_random_interleavings(schedule, seed, ti
     for key in sorted(h.counts):  # what was exercised: pytest --hypothesis-show-statistics
         if key.startswith(("check:", "known:", "err:", "evt:cut", "evt:boot")):
             event(key)
-    event(f"commands: {sum(1 for s in h.sent.values() if s.kind == 'must')} must, "
-          f"{sum(1 for s in h.sent.values() if s.kind != 'must')} other")
+    event(
+        f"commands: {sum(1 for s in h.sent.values() if s.kind == 'must')} must, "
+        f"{sum(1 for s in h.sent.values() if s.kind != 'must')} other"
+    )
 
 
 # -- the harness catches what it must catch (so a pass means something) -------------------

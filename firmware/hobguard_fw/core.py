@@ -700,7 +700,9 @@ class Hob:
         """Turn watch (TURN_*): a new steady level far from the last one is
         a person turning the knob."""
         since = burner.level_since
-        if since is None or not (millivolts <= burner.level_lo * (1 + TURN_BAND) and burner.level_hi <= millivolts * (1 + TURN_BAND)):
+        if since is None or not (
+            millivolts <= burner.level_lo * (1 + TURN_BAND) and burner.level_hi <= millivolts * (1 + TURN_BAND)
+        ):
             # A new candidate level starts at this reading.
             burner.level_lo = burner.level_hi = millivolts
             burner.level_since = now

@@ -18,7 +18,14 @@ import sys
 from . import __version__
 
 # sub-command modules, in --help order (a bare name is inside the hobguard package)
-SUBCOMMANDS = ["demo", "simcli", "hobguard.bridge.main", "hobguard.tools.deploy", "hobguard.tools.settings", "hobguard.tools.keygen"]
+SUBCOMMANDS = [
+    "demo",
+    "simcli",
+    "hobguard.bridge.main",
+    "hobguard.tools.deploy",
+    "hobguard.tools.settings",
+    "hobguard.tools.keygen",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -222,7 +222,9 @@ class Recorder:
         self.cond = threading.Condition()
         self.subscribed = threading.Event()
         self.disconnected = threading.Event()
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"recorder-{os.getpid()}-{next(_recorder_ids)}")
+        self.client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"recorder-{os.getpid()}-{next(_recorder_ids)}"
+        )
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password)
         if ca:

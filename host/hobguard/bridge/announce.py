@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 log = logging.getLogger("hobguard.bridge")
 
+
 class Announcer:
     """Runs `publish(full, devices)` on its own thread, one run at a time.
     Requests that come while a run waits or runs are coalesced into one more
@@ -101,10 +102,8 @@ class Announcer:
                     self._cond.notify_all()
 
 
-
 def wait_acknowledged(info: Any, timeout_s: float = 5.0) -> None:
     try:
         info.wait_for_publish(timeout_s)
     except (RuntimeError, ValueError):
         pass
-

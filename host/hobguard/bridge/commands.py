@@ -173,7 +173,6 @@ def parse_command(
     return Command(device_cmd, args, burner)
 
 
-
 def describe(command: Command) -> str:
     """The device command in one short phrase for the log: cut(burner=left)."""
     args = " ".join(f"{k}={v}" for k, v in command.args.items())

@@ -59,7 +59,6 @@ def transports(config: config_mod.BridgeConfig) -> list[Transport]:
     return [SerialTransport(port, config.baudrate) for port in config.serial_ports]
 
 
-
 @dataclass
 class DeviceView:
     """What the bridge knows about one device. `link` is the link that
@@ -277,7 +276,9 @@ class Bridge:
         if view.features is None:
             # Entities that depend on the device's features wait for its first
             # state frame: neither added nor cleared before it.
-            undecided = (set(discovery.configs(view.topics, view.hello, prefix, discovery.FEATURES)) - set(payloads)) & before
+            undecided = (
+                set(discovery.configs(view.topics, view.hello, prefix, discovery.FEATURES)) - set(payloads)
+            ) & before
         stale = before - set(payloads) - undecided
         messages = [(topic, "") for topic in sorted(stale)]  # empty retained: Home Assistant removes the entity
         if stale:
@@ -683,7 +684,6 @@ class Bridge:
         self._publish_bridge_event(dict(event, bridge=self.config.bridge_id))
 
 
-
 def _topic_shown(topic: str) -> str:
     return topic if len(topic) <= 120 and topic.isprintable() else repr(topic)[:120]
 
@@ -696,4 +696,3 @@ def _show(payload: bytes) -> str:
     if len(text) > 40:
         text = text[:37] + "..."
     return json.dumps(text)
-

@@ -141,4 +141,3 @@ def local_now() -> datetime:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
