@@ -430,7 +430,7 @@ def test_other_events_in_plain_words():
     rejected = {"event_type": "warning", "reason": "settings_invalid", "errors": ["sample_ms: int in 100..5000"]}
     assert "runs on the defaults: sample_ms" in deploy.describe_event(rejected)
     fault = {"event_type": "fault", "burner": "left", "reason": "cut_failed", "detail": "welded relay"}
-    assert deploy.describe_event(fault) == "Fault: burner left: cut_failed (welded relay)"
+    assert deploy.describe_event(fault) == "FAULT left: a cut did not put the flame out (cut_failed): welded relay"
 
 
 def test_boot_event_is_found_among_rom_noise_and_other_frames():

@@ -45,6 +45,8 @@ import hobguard_fw
 from hobguard_fw import protocol
 from hobguard_fw.settings import SETTINGS_FILE
 
+from .. import words
+
 # -- flash: MicroPython images ------------------------------------------------
 
 # Where a MicroPython .bin for each chip goes: the ESP32 and ESP32-S2 boot
@@ -596,53 +598,13 @@ def restart_argv(port: str, python: str = sys.executable) -> list[str]:
 
 # -- deploy: the boot event ---------------------------------------------------------
 
-RESET_CAUSE_WORDS = {
-    "power_on": "power-on",
-    "hard_reset": "hard reset (the EN/RST button or the USB reset line)",
-    "watchdog": "watchdog reset (the app had stopped responding)",
-    "soft_reset": "software reset (machine.reset(), as after a deployment)",
-    "deep_sleep": "wake from deep sleep",
-    "unknown": "reset of unknown cause",
-}
-
-
-def _names(items) -> str:
-    items = list(items)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
+# The boot report's words come from the one renderer of events (hobguard.words).
+RESET_CAUSE_WORDS = words.RESET_CAUSE_WORDS
 
 
 def describe_event(message: dict) -> str:
     """One event frame from the device, in plain words."""
-    kind = message.get("event_type")
-    burner = message.get("burner")
-    if kind == "boot":
-        cause = message.get("reset_cause", "unknown")
-        words = [f"hobguard started after a {RESET_CAUSE_WORDS.get(cause, cause)}."]
-        hot = message.get("hot_burners") or []
-        if hot:
-            verb = "was" if len(hot) == 1 else "were"
-            words.append(
-                f"Burner {_names(hot)} {verb} burning at boot and {'has' if len(hot) == 1 else 'have'} "
-                "been cut (a restart always cuts a lit burner); relight by hand."
-            )
-        else:
-            words.append("No burner was burning.")
-        if message.get("locked"):
-            words.append("The child lock is on: every burner stays cut until it is turned off.")
-        return " ".join(words)
-    if kind == "warning" and message.get("reason") == "settings_invalid":
-        errors = "; ".join(str(e) for e in message.get("errors") or [])
-        return f"The device rejected its settings file and runs on the defaults: {errors}"
-    if kind == "cut":
-        return f"Burner {burner} cut ({message.get('reason')})."
-    if kind == "fault":
-        detail = message.get("detail")
-        where = f"burner {burner}: " if burner else ""
-        return f"Fault: {where}{message.get('reason')}" + (f" ({detail})" if detail else "")
-    fields = ", ".join(f"{k}={v}" for k, v in message.items() if k not in ("t", "event_type", "seq"))
-    return f"{kind}: {fields}" if fields else str(kind)
+    return words.event(message)
 
 
 def read_boot_events(lines, deadline_reached) -> tuple[dict | None, list[dict], dict | None]:
