@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from hobguard_sim import actions
 from hobguard_sim.device import SimDevice
 from hobguard_sim.physics import PARAM_SPECS, BurnerParams
 
@@ -61,7 +62,7 @@ def _lit_device(seed: int, params: dict[str, Any] | None, rng: random.Random) ->
     device = SimDevice(seed=seed, burner_params={"left": params} if params else None)
     device.keep_frames = False
     device.run_for(5_000 + rng.randrange(5_000))
-    device.physics.ignite(0, device.clock.seconds)
+    actions.act(device, "ignite left")
     device.run_for(60_000 + rng.randrange(10_000))
     truth = device.truth()[0]
     if not (truth["flame"] and truth["valve"] == "open" and truth["knob"] == "on"):
@@ -83,7 +84,7 @@ def one(seed: int, spread: bool) -> dict[str, float] | None:
     if device is None:
         return None
     sent = device.clock.seconds
-    device.command("cut", burner="left")
+    actions.act(device, "cut left")
     device.run_for(30_000)
     closed = _valve_closed_at(device, 0, sent)
     if closed is None:
@@ -93,7 +94,7 @@ def one(seed: int, spread: bool) -> dict[str, float] | None:
     device = _lit_device(seed, params, random.Random(seed * 2 + 1))
     assert device is not None
     out = device.clock.seconds
-    device.physics.blow_out(0, out)
+    actions.act(device, "blowout left")
     device.run_for(90_000)
     closed = _valve_closed_at(device, 0, out)
     if closed is None:

@@ -5,7 +5,8 @@
     python -m bench.probes devices DIR COUNT [--speed S] [--settings FILE]
 
 `bridge` and `device` run the real `hobguard bridge` / `hobguard sim device`
-(hobguard.cli.main) after wrapping a few functions so that they append one
+(hobguard.cli.main) after wrapping a few of the bridge's functions, or
+adding observers to every simulated device's hooks, so that they append one
 line per observation to PROBE_FILE, stamped with time.monotonic_ns(): on
 Linux that is CLOCK_MONOTONIC, one clock for every process on the machine,
 so stamps from the client, the bridge and the device can be subtracted.
@@ -14,10 +15,11 @@ so stamps from the client, the bridge and the device can be subtracted.
   has decoded the message), `serial_tx <ns> <request id> <cmd>` just before
   the command line is written to the serial port.
 - device: `dev_rx <ns> <request id> <cmd>` when the bytes reach the
-  simulated device (SimDevice.send_line, called by PtyDevice's thread as it
-  reads the pty), `relay_open <ns> <burner index>` when the firmware drives
-  a relay pin to the level that opens the thermocouple loop (the contact
-  itself follows after the relay's release time, 5 ms simulated).
+  simulated device (its `received` hook: SimDevice.send_line, called by
+  PtyDevice's thread as it reads the pty), `relay_open <ns> <burner index>`
+  when a relay coil is released, opening the thermocouple loop (its `coil`
+  hook; the contact itself follows after the relay's release time, 5 ms
+  simulated).
 
 With HOBGUARD_BENCH_QOS0=1 in its environment, `bridge` also publishes
 with QoS 0 instead of 1 (an experiment: see bench/latency.py on why the
@@ -99,27 +101,22 @@ def instrument_bridge() -> None:
 
 
 def instrument_device() -> None:
-    from hobguard_sim import device, fakes
+    from hobguard_sim import device
 
-    send_line = device.SimDevice.send_line
+    def watch(dev: device.SimDevice) -> None:
+        def received(t_ms: int, data: bytes) -> None:
+            t = time.monotonic_ns()
+            for request_id, cmd in _request_ids(data):
+                _probe("dev_rx", t, request_id, cmd)
 
-    def probed_send_line(self, data):  # type: ignore[no-untyped-def]
-        t = time.monotonic_ns()
-        for request_id, cmd in _request_ids(bytes(data)):
-            _probe("dev_rx", t, request_id, cmd)
-        return send_line(self, data)
+        def coil(t_ms: int, index: int, energised: bool) -> None:
+            if not energised:
+                _probe("relay_open", time.monotonic_ns(), index)
 
-    device.SimDevice.send_line = probed_send_line  # type: ignore[method-assign]
+        dev.hooks.received.append(received)
+        dev.hooks.coil.append(coil)
 
-    output_changed = fakes.Board.output_changed
-
-    def probed_output_changed(self, pin_id, level):  # type: ignore[no-untyped-def]
-        index = self.relay_pins.get(pin_id)
-        if index is not None and (bool(level) == self.relay_active_high) is False:
-            _probe("relay_open", time.monotonic_ns(), index)
-        return output_changed(self, pin_id, level)
-
-    fakes.Board.output_changed = probed_output_changed  # type: ignore[method-assign]
+    device.ON_NEW_DEVICE.append(watch)
 
 
 def run_devices(directory: Path, count: int, speed: float, settings: dict[str, Any]) -> int:

@@ -4,9 +4,10 @@ firmware in the loop, in simulated seconds per wall second.
 The day: breakfast, lunch, dinner and a late tea on a two-burner hob, with
 timers set, extended and cancelled from the host, a remote cut, a flame
 blown out by a boil-over, burners turned off by hand, and long quiet hours
-in between. Every person action and command goes through the simulator
-exactly as a scenario would (SimDevice.schedule / SimDevice.command); the
-firmware's App.step() runs at every wake-up it asks for.
+in between. Every person action and command is a word of the simulator's
+action language (hobguard_sim.actions), scheduled on the device and done
+exactly as a scenario step would be; the firmware's App.step() runs at
+every wake-up it asks for.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import cProfile
 import io
 import pstats
 import time
-from typing import Any, Callable
 
+from hobguard_sim import actions
 from hobguard_sim.device import SimDevice
 
 from .common import Figure, bench_command, median
@@ -25,61 +26,53 @@ DAY_MS = 24 * 3600 * 1000
 H = 3600 * 1000
 M = 60 * 1000
 
-LEFT, RIGHT = 0, 1
+# (time, action): breakfast, lunch, dinner and a late tea.
+DAY_PLAN: list[tuple[int, str]] = [
+    # Breakfast: porridge on the left with a 12-minute timer (cut by the
+    # timer), coffee on the right turned off by hand.
+    (7 * H + 30 * M, "ignite left"),
+    (7 * H + 31 * M, "timer left 12"),
+    (7 * H + 35 * M, "ignite right"),
+    (7 * H + 41 * M, "off right"),
+    (7 * H + 50 * M, "off left"),  # after the timer cut: knob back to off
+    # Lunch: soup with a 25-minute timer, extended by 5; pasta on the
+    # left, cut remotely from the phone.
+    (12 * H + 30 * M, "ignite right"),
+    (12 * H + 31 * M, "timer right 25"),
+    (12 * H + 40 * M, "ignite left"),
+    (12 * H + 50 * M, "extend right 5"),
+    (12 * H + 52 * M, "cut left"),
+    (12 * H + 53 * M, "off left"),
+    (13 * H + 5 * M, "off right"),
+    (14 * H, "status"),
+    # Dinner: a stew for 45 minutes on the left, rice on the right boils
+    # over (flame blown out, the flame-failure device closes), relit,
+    # its timer cancelled and the burner turned off by hand.
+    (18 * H + 45 * M, "ignite left"),
+    (18 * H + 46 * M, "timer left 45"),
+    (19 * H, "ignite right"),
+    (19 * H + 1 * M, "timer right 20"),
+    (19 * H + 5 * M, "blowout right"),
+    (19 * H + 6 * M, "off right"),
+    (19 * H + 6 * M + 5000, "ignite right"),
+    (19 * H + 10 * M, "cancel right"),
+    (19 * H + 25 * M, "off right"),
+    (19 * H + 40 * M, "off left"),
+    # Night: child lock on and off again in the morning is tomorrow;
+    # a late tea first.
+    (21 * H, "ignite left"),
+    (21 * H + 6 * M, "off left"),
+    (22 * H, "lock on"),
+    (23 * H + 59 * M, "lock off"),
+]
 
 
 def day_schedule(device: SimDevice) -> int:
     """Schedule a realistic day on `device`; returns the number of actions."""
-    phys = device.physics
-
-    def person(kind: str, index: int) -> Callable[[], None]:
-        method = {"ignite": phys.ignite, "off": phys.turn_off, "blowout": phys.blow_out}[kind]
-        return lambda: method(index, device.clock.seconds)
-
-    def cmd(name: str, **args: Any) -> Callable[[], None]:
-        return lambda: device.command(name, **args)
-
-    plan: list[tuple[int, Callable[[], None]]] = [
-        # Breakfast: porridge on the left with a 12-minute timer (cut by the
-        # timer), coffee on the right turned off by hand.
-        (7 * H + 30 * M, person("ignite", LEFT)),
-        (7 * H + 31 * M, cmd("timer_set", burner="left", minutes=12)),
-        (7 * H + 35 * M, person("ignite", RIGHT)),
-        (7 * H + 41 * M, person("off", RIGHT)),
-        (7 * H + 50 * M, person("off", LEFT)),  # after the timer cut: knob back to off
-        # Lunch: soup with a 25-minute timer, extended by 5; pasta on the
-        # left, cut remotely from the phone.
-        (12 * H + 30 * M, person("ignite", RIGHT)),
-        (12 * H + 31 * M, cmd("timer_set", burner="right", minutes=25)),
-        (12 * H + 40 * M, person("ignite", LEFT)),
-        (12 * H + 50 * M, cmd("timer_extend", burner="right", minutes=5)),
-        (12 * H + 52 * M, cmd("cut", burner="left")),
-        (12 * H + 53 * M, person("off", LEFT)),
-        (13 * H + 5 * M, person("off", RIGHT)),
-        (14 * H, cmd("status")),
-        # Dinner: a stew for 45 minutes on the left, rice on the right boils
-        # over (flame blown out, the flame-failure device closes), relit,
-        # its timer cancelled and the burner turned off by hand.
-        (18 * H + 45 * M, person("ignite", LEFT)),
-        (18 * H + 46 * M, cmd("timer_set", burner="left", minutes=45)),
-        (19 * H, person("ignite", RIGHT)),
-        (19 * H + 1 * M, cmd("timer_set", burner="right", minutes=20)),
-        (19 * H + 5 * M, person("blowout", RIGHT)),
-        (19 * H + 6 * M, person("off", RIGHT)),
-        (19 * H + 6 * M + 5000, person("ignite", RIGHT)),
-        (19 * H + 10 * M, cmd("timer_cancel", burner="right")),
-        (19 * H + 25 * M, person("off", RIGHT)),
-        (19 * H + 40 * M, person("off", LEFT)),
-        # Night: child lock on and off again in the morning is tomorrow;
-        # a late tea first.
-        (21 * H, person("ignite", LEFT)),
-        (21 * H + 6 * M, person("off", LEFT)),
-        (22 * H, cmd("lock", on=True)),
-        (23 * H + 59 * M, cmd("lock", on=False)),
-    ]
-    for at, action in plan:
-        device.schedule(at, action, "day")
-    return len(plan)
+    for at, text in DAY_PLAN:
+        action = actions.parse(text, device.names, settings=device.settings)
+        device.schedule(at, lambda a=action: a.apply(device), "day")
+    return len(DAY_PLAN)
 
 
 def run_day(keep_frames: bool = False, seed: int = 1, cpu: list[float] | None = None) -> tuple[float, SimDevice]:
@@ -114,25 +107,17 @@ def count_steps() -> dict[str, int]:
     device = SimDevice(seed=1)
     device.keep_frames = False
     counts = {"steps": 0, "frames": 0}
-    app_step = type(device.app).step
 
-    def counting_step(self):  # type: ignore[no-untyped-def]
+    def step(t_ms: int) -> None:
         counts["steps"] += 1
-        return app_step(self)
 
-    lines = [0]
+    def output(t_ms: int, text: str, heard: bool) -> None:
+        counts["frames"] += text.count("\n")
 
-    def output(text: str) -> None:
-        lines[0] += text.count("\n")
-
-    device.on_output = output
-    type(device.app).step = counting_step  # type: ignore[method-assign]
-    try:
-        day_schedule(device)
-        device.run_for(DAY_MS)
-    finally:
-        type(device.app).step = app_step  # type: ignore[method-assign]
-    counts["frames"] = lines[0]
+    device.hooks.step.append(step)
+    device.hooks.output.append(output)
+    day_schedule(device)
+    device.run_for(DAY_MS)
     return counts
 
 

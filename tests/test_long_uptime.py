@@ -92,15 +92,14 @@ def _device(settings: dict[str, Any], ticks_offset: int, seed: int = 1) -> tuple
     dev = SimDevice(settings=settings, ticks_offset=ticks_offset, seed=seed, on_frame=watch)
     dev.keep_frames = False
     switched = {0: 0, 1: 0}  # burner index -> when its relay coil last changed
-    set_coil = dev.physics.set_coil
+    coil = {0: False, 1: False}
 
-    def record(index: int, energised: bool, t: float) -> None:
-        model = dev.physics.models[index]
-        if model.coil_energised != energised:
-            switched[index] = dev.clock.ms
-        set_coil(index, energised, t)
+    def record(t_ms: int, index: int, energised: bool) -> None:
+        if coil[index] != energised:
+            switched[index] = t_ms
+            coil[index] = energised
 
-    dev.physics.set_coil = record  # type: ignore[method-assign]
+    dev.hooks.coil.append(record)
     return dev, watch, switched
 
 

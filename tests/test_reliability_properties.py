@@ -37,10 +37,15 @@ link losses and the command channel do:
    simulator's own queues stay small; the firmware never crashes (no
    `crash` event, no hard reset).
 
-Deadlines come from the replies the test sees on a tap on the device's
-serial output, which sees every byte the firmware writes (the host sees
+Deadlines come from the replies the test sees through the device's
+output hook, which sees every byte the firmware writes (the host sees
 them only while the link is up): `timer_remaining_s` in an acknowledged
 timer command's state is rounded up, so deadline <= reply time + that.
+
+Actions are words of the simulator's action language (hobguard_sim.actions:
+"ignite left", "timer left 3", "link lost", "power_loss 2s", ...); the
+harness learns what they did from the device's hooks (commands sent, knobs
+pressed, power lost).
 
 The harness is also used by tests/test_soak.py (7 simulated days).
 """
@@ -48,13 +53,13 @@ The harness is also used by tests/test_soak.py (7 simulated days).
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from hobguard_fw import core as fw_core
 from hobguard_fw import protocol
+from hobguard_sim import actions
 from hobguard_sim.device import SimDevice
 from hobguard_sim.physics import BurnerParams
 from hypothesis import HealthCheck, event, given, settings
@@ -113,22 +118,11 @@ class Harness:
         self.resets_seen = 0
         self.stale_sent = 0
         self._power_losses: list[tuple[int, int]] = []
-        self._ids = itertools.count(1)
-        link = self.device.link
-        original = link.write
-
-        def tap(text: str) -> None:
-            connected = link.connected
-            for line in text.splitlines():
-                try:
-                    frame = protocol.decode(line)
-                except protocol.ProtocolError:
-                    self.violations.append(f"the firmware wrote a line that is not a frame: {line[:100]!r}")
-                    continue
-                self._frame(frame, connected)
-            original(text)
-
-        link.write = tap  # type: ignore[method-assign]
+        hooks = self.device.hooks
+        hooks.output.append(self._output)
+        hooks.command.append(self._sent)
+        hooks.knob.append(self._pressed)
+        hooks.power.append(self._power_lost)
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -145,6 +139,40 @@ class Harness:
     def _schedule(self, at: int, kind: str, data: Any = None) -> None:
         self._order += 1
         heapq.heappush(self.checks, (at, self._order, kind, data))
+
+    # -- what the device's hooks tell --------------------------------------------
+
+    def _output(self, t_ms: int, text: str, heard: bool) -> None:
+        for line in text.splitlines():
+            try:
+                frame = protocol.decode(line)
+            except protocol.ProtocolError:
+                self.violations.append(f"the firmware wrote a line that is not a frame: {line[:100]!r}")
+                continue
+            self._frame(frame, heard)
+
+    def _sent(self, t_ms: int, rid: int, cmd: str, args: dict[str, Any]) -> None:
+        device = self.device
+        if device.app is None or device.hung:
+            kind = "maybe" if device.link.connected else "never"
+        else:
+            kind = "must" if device.link.connected else "never"
+        if kind == "maybe":
+            self.stale_sent += 1
+        sent = Sent(rid, cmd, dict(args), t_ms, kind)
+        self.sent[rid] = sent
+        if kind == "must":
+            self.open_must[rid] = sent
+
+    def _pressed(self, t_ms: int, index: int) -> None:
+        self.last_press[BURNERS[index]] = t_ms
+
+    def _power_lost(self, t_ms: int, duration_ms: int) -> None:
+        self._power_losses.append((t_ms, t_ms + duration_ms))
+        self._schedule(t_ms + RELEASE_DROP_MS, "reset", (t_ms, "power_loss"))
+        for burner in BURNERS:
+            if (self.deadlines[burner] or 0) > t_ms:
+                self.deadlines[burner] = None  # the power loss cuts (checked) and loses the timer
 
     def _frame(self, frame: dict, connected: bool) -> None:
         kind = frame.get("t")
@@ -360,67 +388,26 @@ class Harness:
         if len(self.checks) > 200:
             self._fail("harness: too many pending checks")
 
-    def act(self, action: tuple) -> None:
-        """Do one action now."""
+    def act(self, text: str) -> actions.Action:
+        """Do one action (the action language) now."""
         device = self.device
-        verb = action[0]
-        t = device.clock.seconds
-        self._count(f"act:{verb}")
-        if verb in ("ignite", "off", "blowout"):
-            index = BURNERS.index(action[1])
-            if verb == "ignite":
-                self.last_press[action[1]] = self.now
-                device.physics.ignite(index, t)
-            elif verb == "off":
-                device.physics.turn_off(index, t)
-            else:
-                device.physics.blow_out(index, t)
-        elif verb == "cmd":
-            self.send(action[1], **action[2])
-        elif verb == "link":
-            device.link.connected = action[1]
-        elif verb == "power_loss":
-            self._power_losses.append((self.now, self.now + action[1]))
-            device.power_loss(action[1])
-            self._schedule(self.now + RELEASE_DROP_MS, "reset", (self.now, "power_loss"))
-            for burner in BURNERS:
-                if (self.deadlines[burner] or 0) > self.now:
-                    self.deadlines[burner] = None  # the power loss cuts (checked) and loses the timer
-        elif verb == "hang":
-            if device.app is not None and not device.hung and device.board.wdt is not None:
-                device.hang()
-                wdt = device.board.wdt
-                expires = wdt.last_feed_ms + wdt.timeout_ms + 1
-                self._schedule(expires + RELEASE_DROP_MS, "reset", (expires, "watchdog"))
-                self._schedule(expires + 1, "watchdog", (self.now, expires + 1))
-        elif verb == "garbage":
-            device.garbage(action[1])
+        action = actions.parse(text, BURNERS)
+        self._count(f"act:{action.verb}")
+        wdt = device.board.wdt
+        if action.verb == "hang" and device.app is not None and not device.hung and wdt is not None:
+            expires = wdt.last_feed_ms + wdt.timeout_ms + 1
+            self._schedule(expires + RELEASE_DROP_MS, "reset", (expires, "watchdog"))
+            self._schedule(expires + 1, "watchdog", (self.now, expires + 1))
+        action.apply(device)
+        if action.who == "host" or action.verb == "garbage":
             self._wake()
-        elif verb == "fault":
-            _, name, index, on = action
-            if name == "adc_dead":
-                device.board.adc_dead = on
-            else:
-                device.physics.set_fault(index, name, on, t)
-        else:
-            raise ValueError(action)
+        return action
 
     def send(self, cmd: str, **args: Any) -> Sent:
-        device = self.device
-        if device.app is None or device.hung:
-            kind = "maybe" if device.link.connected else "never"
-        else:
-            kind = "must" if device.link.connected else "never"
-        if kind == "maybe":
-            self.stale_sent += 1
-        rid = next(self._ids)
-        sent = Sent(rid, cmd, args, self.now, kind)
-        self.sent[rid] = sent
-        if kind == "must":
-            self.open_must[rid] = sent
-        device.send_line(protocol.request(rid, cmd, **args).encode())
+        """A host command sent now (registered through the command hook)."""
+        rid = self.device.command(cmd, **args)
         self._wake()
-        return sent
+        return self.sent[rid]
 
     def _wake(self) -> None:
         """Step the firmware until the line is drained (on the board, poll()
@@ -453,41 +440,25 @@ class Harness:
 burner = st.sampled_from(BURNERS)
 gap = st.sampled_from([0, 20, 500, 2_000, 10_000, 45_000, 120_000, 330_000])
 person = st.one_of(
-    st.tuples(st.just("ignite"), burner),
-    st.tuples(st.just("ignite"), burner),
-    st.tuples(st.just("off"), burner),
-    st.tuples(st.just("blowout"), burner),
+    burner.map(lambda b: f"ignite {b}"),
+    burner.map(lambda b: f"ignite {b}"),
+    burner.map(lambda b: f"off {b}"),
+    burner.map(lambda b: f"blowout {b}"),
 )
 command = st.one_of(
-    st.tuples(burner, st.sampled_from([0, 0.5, 1, 3])).map(
-        lambda a: ("cmd", "timer_set", {"burner": a[0], "minutes": a[1]})
-    ),
-    st.tuples(burner, st.sampled_from([0.5, 2])).map(
-        lambda a: ("cmd", "timer_extend", {"burner": a[0], "minutes": a[1]})
-    ),
-    burner.map(lambda b: ("cmd", "timer_cancel", {"burner": b})),
-    burner.map(lambda b: ("cmd", "cut", {"burner": b})),
-    st.booleans().map(lambda on: ("cmd", "lock", {"on": on})),
-    st.sampled_from(
-        [
-            ("cmd", "cut", {}),
-            ("cmd", "status", {}),
-            ("cmd", "ping", {}),
-            ("cmd", "clear_fault", {}),
-            ("cmd", "timer_set", {"burner": "left", "minutes": 721}),  # refused
-        ]
-    ),
+    st.tuples(burner, st.sampled_from([0, 0.5, 1, 3])).map(lambda a: f"timer {a[0]} {a[1]:g}"),
+    st.tuples(burner, st.sampled_from([0.5, 2])).map(lambda a: f"extend {a[0]} {a[1]:g}"),
+    burner.map(lambda b: f"cancel {b}"),
+    burner.map(lambda b: f"cut {b}"),
+    st.sampled_from(["lock on", "lock off"]),
+    st.sampled_from(["cut all", "status", "ping", "clear_fault", "timer left 721"]),  # 721 min: refused
 )
 trouble = st.one_of(
-    st.sampled_from([("link", False), ("link", True), ("link", True), ("hang",)]),
-    st.sampled_from([150, 2_000, 20_000]).map(lambda ms: ("power_loss", ms)),
-    st.sampled_from([20, 200]).map(lambda n: ("garbage", n)),
-    st.tuples(
-        st.just("fault"),
-        st.sampled_from(["adc_dead", "open_thermocouple", "stuck_open"]),
-        st.integers(0, 1),
-        st.booleans(),
-    ),
+    st.sampled_from(["link lost", "link ok", "link ok", "hang"]),
+    st.sampled_from(["150ms", "2s", "20s"]).map(lambda t: f"power_loss {t}"),
+    st.sampled_from([20, 200]).map(lambda n: f"garbage {n}"),
+    st.sampled_from(["adc dead", "adc ok"]),
+    st.tuples(st.sampled_from(["open_tc", "tc_ok", "stuck_open", "unstick"]), burner).map(" ".join),
 )
 action = st.one_of(person, person, command, command, command, trouble)
 schedules = st.lists(st.tuples(gap, action), min_size=4, max_size=30)
@@ -518,14 +489,14 @@ def test_reliability_properties_hold_for_random_interleavings(schedule, seed, ti
 def test_commands_while_the_link_is_down_are_never_answered_nor_done():
     h = Harness(seed=2)
     h.run_until(10_000)
-    h.act(("ignite", "left"))
+    h.act("ignite left")
     h.run_until(h.now + 20_000)
-    h.act(("link", False))
+    h.act("link lost")
     sent = h.send("cut", burner="left")
     h.run_until(h.now + 5_000)
     h.check()
     assert sent.replies == [] and h.device.truth()[0]["flame"]
-    h.act(("link", True))
+    h.act("link ok")
     again = h.send("cut", burner="left")
     h.run_until(h.now + 5_000)
     h.check()
@@ -535,12 +506,12 @@ def test_commands_while_the_link_is_down_are_never_answered_nor_done():
 def test_a_timer_still_cuts_on_time_with_the_link_down_and_through_a_hang():
     h = Harness(seed=3)
     h.run_until(10_000)
-    h.act(("ignite", "right"))
+    h.act("ignite right")
     h.run_until(h.now + 20_000)
     h.send("timer_set", burner="right", minutes=1)
-    h.act(("link", False))
+    h.act("link lost")
     h.run_until(h.now + 55_000)
-    h.act(("hang",))  # hung 5 s before the deadline: the watchdog resets it 3 s after
+    h.act("hang")  # hung 5 s before the deadline: the watchdog resets it 3 s after
     h.run_until(h.now + 30_000)
     h.check()
     assert h.counts.get("check:deadline") == 1 and h.counts.get("check:reset") == 1
@@ -552,9 +523,9 @@ def test_a_locked_hob_stays_locked_through_a_power_loss():
     h = Harness(seed=4)
     h.run_until(10_000)
     h.send("lock", on=True)
-    h.act(("power_loss", 2_000))
+    h.act("power_loss 2s")
     h.run_until(h.now + 10_000)
-    h.act(("ignite", "left"))  # the person tries: the magnet cannot hold with the relay open
+    h.act("ignite left")  # the person tries: the magnet cannot hold with the relay open
     h.run_until(h.now + 60_000)
     h.check()
     assert h.device.app.hob.locked and not h.device.truth()[0]["gas_flow"]
@@ -572,7 +543,7 @@ def test_the_harness_catches_a_cut_nobody_asked_for():
 def test_the_harness_catches_gas_past_a_deadline():
     h = Harness(seed=6)
     h.run_until(10_000)
-    h.act(("ignite", "left"))
+    h.act("ignite left")
     h.run_until(h.now + 20_000)
     h.send("timer_set", burner="left", minutes=0.5)
     h.device.app.hob.burners[0].timer_deadline = None  # the firmware "forgets" the timer

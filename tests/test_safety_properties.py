@@ -45,7 +45,7 @@ import pytest
 from hobguard_fw import core as fw_core
 from hobguard_sim import scenario
 from hobguard_sim.physics import BurnerParams
-from hobguard_sim.scenario import S_FLAME, S_GAS, S_KNOB, S_T, S_VALVE, ScenarioResult
+from hobguard_sim.scenario import Sample, ScenarioResult
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -172,27 +172,27 @@ class Intervals:
         return any(s <= t < e for s, e in self.spans)
 
 
-def state_at(samples: list[tuple], t: int) -> tuple:
-    i = bisect_right(samples, t, key=lambda x: x[S_T])
+def state_at(samples: list[Sample], t: int) -> Sample:
+    i = bisect_right(samples, t, key=lambda x: x.t)
     return samples[i - 1]
 
 
-def gas_after(samples: list[tuple], start: int, end: int) -> int | None:
+def gas_after(samples: list[Sample], start: int, end: int) -> int | None:
     """First time in [start, end) at which gas flows, or None."""
     if start >= end:
         return None
-    if state_at(samples, start)[S_GAS]:
+    if state_at(samples, start).gas_flow:
         return start
     for s in samples:
-        if start < s[S_T] < end and s[S_GAS]:
-            return s[S_T]
+        if start < s.t < end and s.gas_flow:
+            return s.t
     return None
 
 
-def held_during(samples: list[tuple], a: int, b: int) -> bool:
-    if state_at(samples, a)[S_KNOB] == "held":
+def held_during(samples: list[Sample], a: int, b: int) -> bool:
+    if state_at(samples, a).knob == "held":
         return True
-    return any(a < s[S_T] <= b and s[S_KNOB] == "held" for s in samples)
+    return any(a < s.t <= b and s.knob == "held" for s in samples)
 
 
 def next_press(result: ScenarioResult, name: str, t: int) -> int:
@@ -221,10 +221,10 @@ class Faults:
                 self.welded[b].off(t)
             elif v in ("open_tc", "tc_ok"):
                 (open_tc[b].on if v == "open_tc" else open_tc[b].off)(t)
-            elif v == "adc" and b:
-                (adc_dead[b].on if a.value else adc_dead[b].off)(t)
+            elif v == "adc" and b:  # a.value: the input works again
+                (adc_dead[b].off if a.value else adc_dead[b].on)(t)
             elif v == "adc":
-                (board_adc.on if a.value else board_adc.off)(t)
+                (board_adc.off if a.value else board_adc.on)(t)
             elif v == "hang":
                 # A hang while the device is off or booting changes nothing: no firmware runs.
                 if not any(t0 <= t < t1 for t0, t1, _ in result.downtime):
@@ -282,7 +282,7 @@ def check_invariants(result: ScenarioResult) -> None:
                 continue
             bad = gas_after(samples, c + CUT_BOUND_MS, next_press(result, b, c))
             assert bad is None, f"{b}: cut ({ev.get('reason')}) at {c} ms but gas at {bad} ms\n{text()}"
-            if state_at(samples, c - 1)[S_GAS]:
+            if state_at(samples, c - 1).gas_flow:
                 event(f"a {ev.get('reason')} cut shut flowing gas")
 
         # 3. timer deadlines, from the device's own events
@@ -311,7 +311,7 @@ def check_invariants(result: ScenarioResult) -> None:
             bad = gas_after(samples, d + CUT_BOUND_MS, next_press(result, b, d))
             assert bad is None, f"{b}: timer deadline {d} ms but gas at {bad} ms\n{text()}"
             event("a timer deadline was checked")
-            if state_at(samples, d - 1)[S_GAS]:
+            if state_at(samples, d - 1).gas_flow:
                 event("a timer cut gas that was flowing")
 
         # 7. welded relay: a cut of a burning burner raises cut_failed within verify_s
@@ -325,9 +325,7 @@ def check_invariants(result: ScenarioResult) -> None:
                 continue
             if any(lo <= h <= hi for h in faults.hangs):
                 continue
-            burning = state_at(samples, lo)[S_FLAME] and all(
-                x[S_GAS] and x[S_FLAME] for x in samples if lo <= x[S_T] <= hi
-            )
+            burning = state_at(samples, lo).flame and all(x.gas_flow and x.flame for x in samples if lo <= x.t <= hi)
             if not burning:
                 continue
             raised = [
@@ -353,27 +351,27 @@ def check_invariants(result: ScenarioResult) -> None:
         for start, stop in locked.spans:
             a = start + CUT_BOUND_MS
             for x in result.samples[b]:
-                if a <= x[S_T] < stop and x[S_VALVE] and x[S_KNOB] != "held":
+                if a <= x.t < stop and x.valve and x.knob != "held":
                     # a weld (or one that just came free, within the cut bound) holds the loop shut
-                    if faults.welded[b].overlaps(x[S_T] - CUT_BOUND_MS, x[S_T]):
+                    if faults.welded[b].overlaps(x.t - CUT_BOUND_MS, x.t):
                         continue
                     # the person's knob release is instantaneous: allow the magnet's drop-out time
-                    if x[S_T] - _last_held(result.samples[b], x[S_T]) <= RELEASE_DROP_MS:
+                    if x.t - _last_held(result.samples[b], x.t) <= RELEASE_DROP_MS:
                         continue
                     pytest.fail(
-                        f"{b}: locked since {start} ms but the valve is open without a hand at {x[S_T]} ms\n{text()}"
+                        f"{b}: locked since {start} ms but the valve is open without a hand at {x.t} ms\n{text()}"
                     )
             if any(start <= p < stop for p in result.presses[b]):
                 event("a person pressed a knob on a locked hob")
 
 
-def _last_held(samples: list[tuple], t: int) -> int:
+def _last_held(samples: list[Sample], t: int) -> int:
     last = -(10**12)
     for x in samples:
-        if x[S_T] > t:
+        if x.t > t:
             break
-        if x[S_KNOB] == "held":
-            last = x[S_T]
+        if x.knob == "held":
+            last = x.t
     return last
 
 
@@ -416,7 +414,7 @@ def test_cut_latency_is_tight():
         spec = build([(5, "ignite left"), (15, f"timer left {minutes_:g}")], {})
         result = scenario.run(spec)
         deadline = 15_000 + int(minutes_ * 60_000)
-        shut = next(x[S_T] for x in result.samples["left"] if x[S_T] >= deadline and not x[S_GAS])
+        shut = next(x.t for x in result.samples["left"] if x.t >= deadline and not x.gas_flow)
         latencies.append(shut - deadline)
     assert max(latencies) <= RELEASE_DROP_MS + 25, latencies
     assert max(latencies) < CUT_BOUND_MS

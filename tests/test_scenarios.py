@@ -79,8 +79,8 @@ def test_bad_relay_physics_numbers():
     """The bad-relay scenario's story in numbers: 100 mΩ starves the worn
     magnet of current, 10 mΩ does not."""
     result = scenario.run(scenario.load(scenario.find("bad_relay_aged_tc")))
-    left = max(s[scenario.S_COIL] for s in result.samples["left"])
-    right = max(s[scenario.S_COIL] for s in result.samples["right"])
+    left = max(s.coil_ma for s in result.samples["left"])
+    right = max(s.coil_ma for s in result.samples["right"])
     # 18 mV / 215 mΩ = 84 mA when fully hot; the person gives up at 15 s (3 heating time
     # constants, 95 %): 80 mA, well under the 133 mA the worn magnet needs.
     assert 75 < left < 84

@@ -12,16 +12,7 @@ import pytest
 from conftest import REPO
 from hobguard import discovery, words
 from hobguard_fw import protocol
-
-HELLO = {
-    "proto": 1,
-    "fw": "0.1.0",
-    "device": "hob-1a2b3c",
-    "burners": ["left", "right"],
-    "timer_max_min": 240,
-    "warn_before_s": 60,
-    "heartbeat_s": 10,
-}
+from test_discovery import HELLO
 
 
 def warning_reasons() -> tuple[str, ...]:

@@ -6,6 +6,10 @@ fake `network` module, real sockets), and the firmware's `App`. It
 jumps from one firmware wake-up to the next (the firmware says how long it
 may sleep), and from one scheduled action to the next: quiet periods cost
 nothing. Faults, resets and power loss are modelled here.
+
+Whoever wants to watch a device (the scenario recorder, a benchmark, a
+test) adds observers to ``device.hooks`` (:class:`Hooks`) rather than
+patching its methods.
 """
 
 from __future__ import annotations
@@ -35,18 +39,63 @@ from .fakes import Board, Clock, FakeLink, FakeNetwork, FakeTime, SimReset
 BOOT_MS = 800
 
 
+@dataclass(slots=True)
+class Hooks:
+    """Observers of a :class:`SimDevice`: lists of callables, called in the
+    order they were added, each with the virtual time in ms first. Add one
+    with ``device.hooks.coil.append(fn)``, remove it with ``.remove(fn)``.
+    An observer runs inside the simulation (often inside a firmware step):
+    it must not raise, and it may read the device but should not act on it
+    (schedule an action with ``device.schedule`` instead)."""
+
+    #: (t_ms, text, heard): every line the firmware wrote to the host's link,
+    #: as written; heard is False when the link was down (the host lost it).
+    output: list[Callable[[int, str, bool], None]] = field(default_factory=list)
+    #: (t_ms, frame, heard): the same, decoded: every frame (a dict with
+    #: "_t_ms"); what is not a frame is left out.
+    frame: list[Callable[[int, dict[str, Any], bool], None]] = field(default_factory=list)
+    #: (t_ms, burner index, energised): the firmware (or a reset) drove a relay coil.
+    coil: list[Callable[[int, int, bool], None]] = field(default_factory=list)
+    #: (t_ms, burner index, mV or None): the ADC converted a burner's input (None: a dead input).
+    adc: list[Callable[[int, int, "float | None"], None]] = field(default_factory=list)
+    #: (t_ms): after each firmware step.
+    step: list[Callable[[int], None]] = field(default_factory=list)
+    #: (t_ms, burner index): a person pressed a knob (the only way a valve opens).
+    knob: list[Callable[[int, int], None]] = field(default_factory=list)
+    #: (t_ms, cause): the chip resets ("watchdog", "hard_reset"); relays drop.
+    reset: list[Callable[[int, str], None]] = field(default_factory=list)
+    #: (t_ms, duration_ms): the supply goes for that long; relays drop.
+    power: list[Callable[[int, int], None]] = field(default_factory=list)
+    #: (t_ms, reset cause): the firmware starts.
+    boot: list[Callable[[int, str], None]] = field(default_factory=list)
+    #: (t_ms, up, cause): the host's link goes down or comes back (cause "serial" or "wifi").
+    link: list[Callable[[int, bool, str], None]] = field(default_factory=list)
+    #: (t_ms, request id, command, arguments): the host sent a command (intact or not).
+    command: list[Callable[[int, int, str, dict[str, Any]], None]] = field(default_factory=list)
+    #: (t_ms, bytes): bytes from the host reach the serial line (a command, garbage, a pty's read).
+    received: list[Callable[[int, bytes], None]] = field(default_factory=list)
+
+
+#: Called with every SimDevice made in this process, once it is set up: how a
+#: benchmark's probes watch devices that a command line makes (bench/probes.py).
+ON_NEW_DEVICE: list[Callable[["SimDevice"], None]] = []
+
+
 class HobPhysics:
     """The physics of every burner, addressed by burner index (as the fakes
-    address relays and ADC inputs)."""
+    address relays and ADC inputs), with ``t`` in simulated seconds."""
 
     FAULTS = ("welded", "stuck_open", "open_thermocouple", "adc_dead")
 
-    def __init__(self, names: list[str], params: dict[str, dict[str, Any]], seed: int) -> None:
+    def __init__(
+        self, names: list[str], params: dict[str, dict[str, Any]], seed: int, hooks: Hooks | None = None
+    ) -> None:
         unknown = set(params) - set(names)
         if unknown:
             raise ValueError(f"physics for unknown burner(s) {sorted(unknown)}; burners are {names}")
         self.hob = phys.Hob({n: params.get(n) for n in names}, seed=seed)
         self.models = list(self.hob)
+        self.hooks = hooks if hooks is not None else Hooks()
 
     def _model(self, index: int, t: float) -> "phys.BurnerModel":
         model = self.models[index]
@@ -57,18 +106,42 @@ class HobPhysics:
     def set_coil(self, index: int, energised: bool, t: float) -> None:
         model = self.models[index]
         model.set_coil(energised, max(t, model.t))
+        for fn in self.hooks.coil:
+            fn(int(round(t * 1000)), index, energised)
 
     def adc_mv(self, index: int, t: float) -> float | None:
-        return self._model(index, t).adc_mv()
+        mv = self._model(index, t).adc_mv()
+        for fn in self.hooks.adc:
+            fn(int(round(t * 1000)), index, mv)
+        return mv
+
+    # -- the person and the flame
+
+    def press_knob(self, index: int, t: float, hold_s: float | None = None) -> None:
+        """A person presses the knob: until the magnet holds (or they give
+        up), or for exactly hold_s."""
+        model = self._model(index, t)
+        model.press_knob(max(t, model.t), hold_s=hold_s)
+        for fn in self.hooks.knob:
+            fn(int(round(t * 1000)), index)
 
     def ignite(self, index: int, t: float) -> None:
-        self._model(index, t).press_knob(max(t, self.models[index].t))
+        self.press_knob(index, t)
 
     def turn_off(self, index: int, t: float) -> None:
         self._model(index, t).turn_off(max(t, self.models[index].t))
 
+    def turn(self, index: int, t: float, level: float, ramp_s: float = 0.0) -> None:
+        self._model(index, t).turn(max(t, self.models[index].t), level, ramp_s=ramp_s)
+
     def blow_out(self, index: int, t: float) -> None:
         self._model(index, t).blow_out(max(t, self.models[index].t))
+
+    def boil_over(self, index: int, t: float) -> None:
+        self._model(index, t).boil_over(max(t, self.models[index].t))
+
+    def draught(self, index: int, t: float, duration_s: float, severity: float = 1.0) -> None:
+        self._model(index, t).draught(max(t, self.models[index].t), duration_s, severity=severity)
 
     def set_param(self, index: int, name: str, value: Any, t: float) -> None:
         self._model(index, t).set_param(name, value, max(t, self.models[index].t))
@@ -113,6 +186,7 @@ class SimDevice:
         on_output: Callable[[str], None] | None = None,
         listen: tuple[str, int] | None = None,
         key: bytes | None = None,
+        virtual_wifi: bool = False,
     ) -> None:
         candidate = fw_settings.defaults()
         candidate.update(settings or {})
@@ -129,7 +203,8 @@ class SimDevice:
         (self.root / fw_settings.SETTINGS_FILE).write_text(json.dumps(checked))
         self.clock = Clock(ticks_offset)
         self.time = FakeTime(self.clock)
-        self.physics = HobPhysics(self.names, burner_params or {}, seed=seed)
+        self.hooks = Hooks()
+        self.physics = HobPhysics(self.names, burner_params or {}, seed=seed, hooks=self.hooks)
         self.board = Board(
             self.clock,
             self.physics,
@@ -137,7 +212,13 @@ class SimDevice:
             [(b["adc_address"], b["adc_pair"]) for b in checked["burners"]],
         )
         self.board.relay_active_high = checked["relay_active_high"]
-        self.link = FakeLink(self._device_wrote)
+        self.link = FakeLink(self._device_wrote, on_lost=self._device_wrote_unheard)
+        # Why the host's link is down, if it is: "serial" (the cable), "wifi".
+        self.link_down: set[str] = set()
+        # No network code runs, yet Wi-Fi can drop: the host's link stands
+        # for the network link (scenarios in virtual time, where no socket can
+        # wait). Without it, wifi() needs a real network link (listen=).
+        self.virtual_wifi = virtual_wifi
         self.network: FakeNetwork | None = None
         self.listen: tuple[str, int] | None = None
         if listen is not None:
@@ -157,6 +238,8 @@ class SimDevice:
         self._request_ids = itertools.count(1)
         self._line_noise = random.Random(seed + 7)
         self.next_step_ms: int | None = None
+        for fn in ON_NEW_DEVICE:
+            fn(self)
         self._boot("power_on")
 
     # -- life cycle --------------------------------------------------------
@@ -171,6 +254,8 @@ class SimDevice:
         self.app = firmware_app.App(self.board, self.time, self.link, root=str(self.root) + "/", network=modules)
         self.boots += 1
         self.next_step_ms = self.clock.ms
+        for fn in self.hooks.boot:
+            fn(self.clock.ms, cause)
 
     def _set_up_network(self, listen: tuple[str, int], key: bytes | None) -> None:
         """Write the board's secrets file and give it a Wi-Fi network whose
@@ -202,7 +287,7 @@ class SimDevice:
         """The chip stops: its TCP connections vanish without a word."""
         app = self.app
         if app is not None and app.net is not None:
-            app.net.close(None)
+            app.net.close(None)  # pyright: ignore[reportArgumentType] -- None: no word to the peers
         if self.network is not None:
             self.network.active = False
             self.network.drop()
@@ -212,11 +297,28 @@ class SimDevice:
         self._unplug_network()
 
     def wifi(self, on: bool) -> None:
-        """The access point comes into reach or goes out of it."""
-        if self.network is None:
+        """The access point comes into reach or goes out of it. With
+        ``virtual_wifi`` the host's link goes down with it instead."""
+        if self.network is not None:
+            self.network.set_radio(on)
+            self.poke()
+        elif self.virtual_wifi:
+            self.set_link(on, "wifi")
+        else:
             raise ValueError("this simulated hob has no network link (--listen)")
-        self.network.set_radio(on)
-        self.poke()
+
+    def set_link(self, up: bool, cause: str = "serial") -> None:
+        """The host's link (the serial line) is lost or back, for one cause:
+        it carries bytes only while no cause keeps it down."""
+        was = not self.link_down
+        if up:
+            self.link_down.discard(cause)
+        else:
+            self.link_down.add(cause)
+        self.link.connected = not self.link_down
+        if self.link.connected != was:
+            for fn in self.hooks.link:
+                fn(self.clock.ms, self.link.connected, cause)
 
     def poke(self) -> None:
         """Something arrived for the firmware (a socket): step at once."""
@@ -233,6 +335,8 @@ class SimDevice:
     def _reset(self, cause: str) -> None:
         """Any reset: pins float, relays drop, the firmware starts again."""
         self.resets.append((self.clock.ms, cause))
+        for fn in self.hooks.reset:
+            fn(self.clock.ms, cause)
         self._unplug_network()
         self.board.power_off()
         self.link.inbound.clear()  # a UART loses what arrives while the chip resets
@@ -254,6 +358,8 @@ class SimDevice:
         """Power goes for duration_ms. A power loss while the power is
         already off (or booting) starts a new outage: only the power-on of
         the latest one happens."""
+        for fn in self.hooks.power:
+            fn(self.clock.ms, duration_ms)
         self._unplug_network()
         self.board.power_off()
         self.link.inbound.clear()
@@ -280,31 +386,66 @@ class SimDevice:
     def _device_wrote(self, text: str) -> None:
         if self.on_output is not None:
             self.on_output(text)
-        if not self.keep_frames and self.on_frame is None:
+        for fn in self.hooks.output:
+            fn(self.clock.ms, text, True)
+        if not self.keep_frames and self.on_frame is None and not self.hooks.frame:
             return
+        for frame in self._decode(text):
+            if self.keep_frames:
+                self.frames.append(frame)
+            if self.on_frame is not None:
+                self.on_frame(frame)
+            for fn in self.hooks.frame:
+                fn(frame["_t_ms"], frame, True)
+
+    def _device_wrote_unheard(self, text: str) -> None:
+        """Written while the host's link was down: lost, but observers see it."""
+        for fn in self.hooks.output:
+            fn(self.clock.ms, text, False)
+        if self.hooks.frame:
+            for frame in self._decode(text):
+                for fn in self.hooks.frame:
+                    fn(frame["_t_ms"], frame, False)
+
+    def _decode(self, text: str) -> list[dict[str, Any]]:
+        frames = []
         for line in text.splitlines():
             try:
                 frame = protocol.decode(line)
             except protocol.ProtocolError:
                 continue
             frame["_t_ms"] = self.clock.ms
-            if self.keep_frames:
-                self.frames.append(frame)
-            if self.on_frame is not None:
-                self.on_frame(frame)
+            frames.append(frame)
+        return frames
 
     def send_line(self, data: bytes) -> None:
         """Bytes from the host arrive; the device wakes at once. Bytes sent
         to a device that is off are lost, as on a real UART."""
         if self.app is None:
             return
+        for fn in self.hooks.received:
+            fn(self.clock.ms, data)
         self.link.feed(data)
         if self.app is not None and not self.hung:
             self.next_step_ms = self.clock.ms
 
     def command(self, cmd: str, **args: Any) -> int:
+        """Send a host command; returns its request id."""
+        return self._send_command(cmd, args, intact=True)
+
+    def command_corrupted(self, cmd: str, **args: Any) -> int:
+        """Send a host command whose CRC-32 was damaged on the way."""
+        return self._send_command(cmd, args, intact=False)
+
+    def _send_command(self, cmd: str, args: dict[str, Any], intact: bool) -> int:
         request_id = next(self._request_ids)
-        self.send_line(protocol.request(request_id, cmd, **args).encode())
+        line = protocol.request(request_id, cmd, **args)
+        if not intact:
+            body, crc = line.rstrip("\n").rsplit(" *", 1)
+            line = "%s *%08x\n" % (body, int(crc, 16) ^ 0x00010000)
+        for fn in self.hooks.command:
+            fn(self.clock.ms, request_id, cmd, args)
+        self.send_line(line.encode())
         return request_id
 
     def garbage(self, count: int = 200) -> None:
@@ -386,6 +527,8 @@ class SimDevice:
             firmware_app.fail(app, self.link, err)
             self._reset("hard_reset")
             return
+        for fn in self.hooks.step:
+            fn(self.clock.ms)
         if self.board.wdt is not None and self.board.wdt.expired(self.clock.ms):
             self._reset("watchdog")
             return

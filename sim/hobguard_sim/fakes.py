@@ -348,9 +348,14 @@ def _bind(cls, board: Board):
 class FakeLink:
     """The device's serial line: bytes in from the host, text out to it."""
 
-    def __init__(self, on_write: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, on_write: Callable[[str], None] | None = None, on_lost: Callable[[str], None] | None = None
+    ) -> None:
         self.inbound = bytearray()
         self.on_write = on_write
+        # What the device writes while the link is down: lost to the host,
+        # told to this callback (the simulator's observers want to see it).
+        self.on_lost = on_lost
         self.connected = True
         self.written: list[str] = []
 
@@ -367,6 +372,8 @@ class FakeLink:
 
     def write(self, text: str) -> None:
         if not self.connected:
+            if self.on_lost is not None:
+                self.on_lost(text)
             return
         if self.on_write is not None:
             self.on_write(text)

@@ -26,23 +26,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from hobguard import words  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from .physics import BurnerParams  # noqa: E402
-from .scenario import (  # noqa: E402
-    RECORD_EVERY_MS,
-    S_CMD,
-    S_COIL,
-    S_EMF,
-    S_FLAME,
-    S_KNOB,
-    S_RELAY,
-    S_T,
-    S_TC,
-    S_VALVE,
-    ScenarioResult,
-)
+from .scenario import RECORD_EVERY_MS, Sample, ScenarioResult  # noqa: E402
 
 _COLOURS = {
     "tc": "#1f4e9c",
@@ -72,30 +61,31 @@ def _scale(duration_ms: int) -> tuple[float, str]:
     return 60_000.0, "simulated time (minutes)"
 
 
-def _held_series(samples: list[tuple], index: int, end_ms: int, div: float) -> tuple[list[float], list[float]]:
-    """A continuous quantity: hold the last value across gaps (the recorder
-    skips unchanged stretches) so a jump is drawn as a jump, not a ramp."""
+def _held_series(samples: list[Sample], name: str, end_ms: int, div: float) -> tuple[list[float], list[float]]:
+    """A continuous quantity (a Sample field): hold the last value across gaps
+    (the recorder skips unchanged stretches) so a jump is drawn as a jump,
+    not a ramp."""
     xs: list[float] = []
     ys: list[float] = []
     prev = None
     for s in samples:
-        if prev is not None and s[S_T] - prev[S_T] > 1.5 * RECORD_EVERY_MS:
-            xs.append(s[S_T] / div)
-            ys.append(prev[index])
-        xs.append(s[S_T] / div)
-        ys.append(s[index])
+        if prev is not None and s.t - prev.t > 1.5 * RECORD_EVERY_MS:
+            xs.append(s.t / div)
+            ys.append(getattr(prev, name))
+        xs.append(s.t / div)
+        ys.append(getattr(s, name))
         prev = s
     if prev is not None:
         xs.append(end_ms / div)
-        ys.append(prev[index])
+        ys.append(getattr(prev, name))
     return xs, ys
 
 
-def _step_series(samples: list[tuple], fn, end_ms: int, div: float) -> tuple[list[float], list[float]]:
+def _step_series(samples: list[Sample], fn, end_ms: int, div: float) -> tuple[list[float], list[float]]:
     xs: list[float] = []
     ys: list[float] = []
     for s in samples:
-        xs.append(s[S_T] / div)
+        xs.append(s.t / div)
         ys.append(fn(s))
     if samples:
         xs.append(end_ms / div)
@@ -116,17 +106,11 @@ def _event_marks(result: ScenarioResult, burner: str) -> list[tuple[int, str, st
         if b not in (None, burner):
             continue
         t = ev["_t_ms"]
-        unheard = "" if ev["_heard"] else " (unheard)"
-        if kind == "cut" and b == burner:
-            marks.append((t, "cut", f"cut: {ev.get('reason')}{unheard}"))
-        elif kind == "warning" and b == burner:
-            marks.append((t, "warning", f"warning: {ev.get('reason')}{unheard}"))
-        elif kind == "fault":
-            marks.append((t, "fault", f"fault: {ev.get('reason')}{unheard}"))
-        elif kind == "boot" and t > 5000:
-            marks.append((t, "boot", f"boot ({ev.get('reset_cause')})"))
-        elif kind == "lock":
-            marks.append((t, "boot", "lock on" if ev.get("locked") else "lock off"))
+        label = words.label(ev) + ("" if ev["_heard"] else " (unheard)")
+        if (kind in ("cut", "warning") and b == burner) or kind == "fault":
+            marks.append((t, str(kind), label))
+        elif (kind == "boot" and t > 5000) or kind == "lock":
+            marks.append((t, "boot", label))  # drawn alike: grey, dotted
     return marks
 
 
@@ -210,9 +194,9 @@ def plot_result(result: ScenarioResult, path: str | Path) -> Path:
         group = tuple(ax for ax in (ax_tc, ax_i, ax_st, ax_tm) if ax is not None)
 
         # 1. thermocouple
-        xs, ys = _held_series(samples, S_EMF, end, div)
+        xs, ys = _held_series(samples, "emf_mv", end, div)
         ax_tc.plot(xs, ys, color=_COLOURS["emf"], lw=1.2, ls="--", label="open-circuit EMF\n(its temperature)")
-        xs, ys = _held_series(samples, S_TC, end, div)
+        xs, ys = _held_series(samples, "tc_mv", end, div)
         ax_tc.plot(xs, ys, color=_COLOURS["tc"], lw=1.8, label="terminal voltage (true)")
         reads = result.readings.get(burner, [])
         if reads:
@@ -226,9 +210,9 @@ def plot_result(result: ScenarioResult, path: str | Path) -> Path:
                 alpha=0.8 if len(reads) < 400 else 0.45,
                 label="firmware reading\n(ADS1115)",
             )
-        top = max([30.0] + [s[S_TC] for s in samples if s[S_TC] < 100] + [s[S_EMF] for s in samples])
+        top = max([30.0] + [s.tc_mv for s in samples if s.tc_mv < 100] + [s.emf_mv for s in samples])
         ax_tc.set_ylim(-1.5, top * 1.12)
-        if any(s[S_TC] > 100 for s in samples):
+        if any(s.tc_mv > 100 for s in samples):
             ax_tc.annotate(
                 "input floats to full scale (open thermocouple)",
                 xy=(0.99, 0.93),
@@ -251,7 +235,7 @@ def plot_result(result: ScenarioResult, path: str | Path) -> Path:
             )
 
         # 2. coil current
-        xs, ys = _held_series(samples, S_COIL, end, div)
+        xs, ys = _held_series(samples, "coil_ma", end, div)
         ax_i.plot(xs, ys, color=_COLOURS["coil"], lw=1.8, label="magnet coil current")
         ax_i.axhline(p.hold_a * 1000, color=_COLOURS["coil"], ls=":", lw=1.1)
         ax_i.axhline(p.drop_out_a * 1000, color=_COLOURS["cut"], ls=":", lw=1.1)
@@ -271,7 +255,7 @@ def plot_result(result: ScenarioResult, path: str | Path) -> Path:
             fontsize=8,
             color=_COLOURS["cut"],
         )
-        i_top = max([p.hold_a * 1000 * 1.3] + [s[S_COIL] for s in samples])
+        i_top = max([p.hold_a * 1000 * 1.3] + [s.coil_ma for s in samples])
         ax_i.set_ylim(-8, i_top * 1.12)
         ax_i.set_ylabel("coil\n(mA)")
 
@@ -339,7 +323,7 @@ def plot_result(result: ScenarioResult, path: str | Path) -> Path:
 
 def _active(result: ScenarioResult, burner: str) -> bool:
     samples = result.samples[burner]
-    if any(s[S_FLAME] or s[S_VALVE] or s[S_EMF] > 0.5 for s in samples):
+    if any(s.flame or s.valve or s.emf_mv > 0.5 for s in samples):
         return True
     return any(a.burner == burner for _, step in result.steps_done if (a := step.action) is not None)
 
@@ -354,12 +338,12 @@ def _bands(ax, result: ScenarioResult, div: float, x_end: float) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _states(ax_st, result: ScenarioResult, burner: str, samples: list[tuple], end: int, div: float) -> None:
+def _states(ax_st, result: ScenarioResult, burner: str, samples: list[Sample], end: int, div: float) -> None:
     rows = [
-        ("flame", lambda s: s[S_FLAME], _COLOURS["flame"]),
-        ("valve open (gas)", lambda s: s[S_VALVE], _COLOURS["valve"]),
-        ("relay closed", lambda s: s[S_RELAY], _COLOURS["relay"]),
-        ("knob held", lambda s: s[S_KNOB] == "held", _COLOURS["knob"]),
+        ("flame", lambda s: s.flame, _COLOURS["flame"]),
+        ("valve open (gas)", lambda s: s.valve, _COLOURS["valve"]),
+        ("relay closed", lambda s: s.relay, _COLOURS["relay"]),
+        ("knob held", lambda s: s.knob == "held", _COLOURS["knob"]),
     ]
     yt = []
     for k, (label, fn, colour) in enumerate(rows):
@@ -371,7 +355,7 @@ def _states(ax_st, result: ScenarioResult, burner: str, samples: list[tuple], en
         yt.append((base + 0.45, label))
         if label == "relay closed" and _command_differs(samples, end):
             # the firmware's command differs from the contact somewhere (welded / stuck relay)
-            xs, ys = _step_series(samples, lambda s: 1.0 if s[S_CMD] else 0.0, end, div)
+            xs, ys = _step_series(samples, lambda s: 1.0 if s.relay_coil else 0.0, end, div)
             ax_st.step(xs, [base + 0.9 * y for y in ys], where="post", color="#111", lw=1.0, ls="--")
             ax_st.text(
                 0.003,
@@ -411,12 +395,12 @@ def _legends(ax_tc, ax_i, ax_st) -> None:
     ax_st.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.05), fontsize=8, frameon=False)
 
 
-def _command_differs(samples: list[tuple], end: int, longer_than_ms: int = 150) -> bool:
+def _command_differs(samples: list[Sample], end: int, longer_than_ms: int = 150) -> bool:
     """True when the relay contact disagreed with the firmware's command for
     longer than a relay takes to move (a welded or stuck contact)."""
     for i, s in enumerate(samples):
-        if s[S_CMD] != s[S_RELAY]:
-            until = samples[i + 1][S_T] if i + 1 < len(samples) else end
-            if until - s[S_T] > longer_than_ms:
+        if s.relay_coil != s.relay:
+            until = samples[i + 1].t if i + 1 < len(samples) else end
+            if until - s.t > longer_than_ms:
                 return True
     return False

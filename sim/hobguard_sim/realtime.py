@@ -20,16 +20,14 @@ import tty
 from pathlib import Path
 from typing import IO, Any
 
+from . import actions
 from .device import SimDevice
 
 log = logging.getLogger("hobguard.sim")
 
-ACTIONS_HELP = (
-    "person: ignite [BURNER] | off [BURNER] | blowout [BURNER] | turn [BURNER] LEVEL (0.2-1) | "
-    "draught [BURNER] SECONDS; "
-    "button: press short|long; faults: weld BURNER | unweld BURNER | open-tc BURNER | "
-    "dead-adc on|off | power-loss SECONDS | hang | link on|off | garbage | wifi on|off"
-)
+#: What stdin takes: the action language (hobguard_sim.actions), with the
+#: burner optional (the first one) and the old spellings.
+ACTIONS_HELP = actions.usage()
 
 
 class PtyDevice:
@@ -120,63 +118,15 @@ class PtyDevice:
             pass
 
     def _do(self, line: str) -> None:
-        words = line.split()
-        if not words:
+        """One line of stdin: an action (hobguard_sim.actions), done now."""
+        if not line.strip():
             return
-        verb, rest = words[0].lower(), words[1:]
         device = self.device
-        name = rest[0] if rest else None
         try:
-            if verb in ("ignite", "off", "blowout", "weld", "unweld", "open-tc"):
-                index = device.burner_index(name)
-                method = {
-                    "ignite": device.physics.ignite,
-                    "off": device.physics.turn_off,
-                    "blowout": device.physics.blow_out,
-                    "weld": lambda i, t: device.physics.set_fault(i, "welded", True, t),
-                    "unweld": lambda i, t: device.physics.set_fault(i, "welded", False, t),
-                    "open-tc": lambda i, t: device.physics.set_fault(i, "open_thermocouple", True, t),
-                }[verb]
-                method(index, device.clock.seconds)
-            elif verb in ("turn", "draught"):
-                # The burner may be left out: 'turn 0.3' turns the first one.
-                if len(rest) == 1:
-                    name, value = None, rest[0]
-                elif len(rest) == 2:
-                    name, value = rest
-                else:
-                    raise ValueError(f"write '{verb} [BURNER] {'LEVEL' if verb == 'turn' else 'SECONDS'}'")
-                try:
-                    number = float(value.rstrip("s") if verb == "draught" else value)
-                except ValueError:
-                    raise ValueError(f"{verb}: {value!r} is not a number") from None
-                index = device.burner_index(name)
-                model = device.physics.models[index]
-                t = max(device.clock.seconds, model.t)
-                if verb == "turn":
-                    model.turn(t, number)
-                else:
-                    model.draught(t, number)
-            elif verb == "press":
-                device.press_button(3000 if name == "long" else 200)
-            elif verb == "dead-adc":
-                device.board.adc_dead = name != "off"
-            elif verb == "power-loss":
-                device.power_loss(int(float(name or 5) * 1000))
-            elif verb == "hang":
-                device.hang()
-            elif verb == "link":
-                device.link.connected = name != "off"
-            elif verb == "garbage":
-                device.garbage()
-            elif verb == "wifi":
-                if name not in ("on", "off"):
-                    raise ValueError("wifi on|off")
-                device.wifi(name == "on")
-            else:
-                raise ValueError(f"unknown action {verb!r}; actions: {ACTIONS_HELP}")
+            action = actions.parse(line, device.names, first_burner_by_default=True, settings=device.settings)
+            action.apply(device)
             log.info("t=%.1fs %s", device.clock.seconds, line.strip())
-        except ValueError as err:
+        except ValueError as err:  # an ActionError, or what this device cannot do (wifi without --listen)
             self.errors.append(str(err))
             log.error("%s", err)
 
