@@ -29,14 +29,14 @@ def test_demo_with_embedded_broker(tmp_path) -> None:
     out = done.stdout
     for phrase in (
         "embedded broker (amqtt)",
-        "event ignited: Left flame ON",
-        "event ignited: Right flame ON",
+        "Home Assistant: left: flame detected",
+        "Home Assistant: right: flame detected",
         "left/timer/set = 3",
-        "event rejected: Right",
-        "event cut: Right gas cut, reason remote",
-        "event warning: Left",
-        "event cut: Left gas cut, reason timer",
-        "event cut_verified: Left",
+        "Home Assistant: rejected right: open_refused",
+        "Home Assistant: CUT right: a remote command",
+        "Home Assistant: WARNING left: cut in",
+        "Home Assistant: CUT left: the timer ran out",
+        "Home Assistant: left: cut verified",
         "OK: 11/11 expectations met",
     ):
         assert phrase in out, phrase

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hobguard.netlink import NetTransport, write_key_file
+from hobguard.bridge.netlink import NetTransport, write_key_file
 from hobguard_fw import protocol
 from hobguard_sim.device import SimDevice
 from hobguard_sim.realtime import PtyDevice
@@ -65,7 +65,7 @@ def sim(tmp_path: Path):
 
 
 def _connect(url: str, key_file: Path) -> NetTransport:
-    from hobguard.netlink import load_key
+    from hobguard.bridge.netlink import load_key
 
     transport = NetTransport(url, load_key(key_file), timeout_s=2)
     deadline = time.monotonic() + 10

@@ -3,9 +3,11 @@
 Each sub-command lives in its own module exposing `register(subparsers)`,
 which adds its parser and sets `func` to the function that runs it: the
 service's in hobguard.bridge, the user tools' in hobguard.tools, the demo's
-and the simulator's beside the simulator. Heavy imports happen inside the
-functions that run a command, so `hobguard --help` stays fast and a missing
-optional dependency only affects the sub-command that needs it.
+and the simulator's beside the simulator (package hobguard_sim; without it,
+as in an install without the sim extra, `demo` and `sim` are left out).
+Heavy imports happen inside the functions that run a command, so
+`hobguard --help` stays fast and a missing optional dependency only affects
+the sub-command that needs it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import sys
 
 from . import __version__
 
-# sub-command modules, in --help order (a bare name is inside the hobguard package)
+# sub-command modules, in --help order
 SUBCOMMANDS = [
-    "demo",
-    "simcli",
+    "hobguard_sim.demo",
+    "hobguard_sim.cli",
     "hobguard.bridge.main",
     "hobguard.tools.deploy",
     "hobguard.tools.settings",
@@ -48,10 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         try:
-            module = importlib.import_module(name if "." in name else f"hobguard.{name}")
+            module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("hobguard."):
-                continue  # sub-command not built yet
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                continue  # the module (or its package) is not installed
             raise
         module.register(sub)
     return parser

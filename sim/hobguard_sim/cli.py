@@ -1,5 +1,6 @@
 """`hobguard sim`: run scenarios in virtual time, or a simulated hob behind a
-pseudo-terminal in scaled real time."""
+pseudo-terminal in scaled real time. Registered in `hobguard`'s command line
+(hobguard.cli) beside the other sub-commands."""
 
 from __future__ import annotations
 
@@ -44,10 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a simulated hob behind a pseudo-terminal, in scaled real time",
         description="Runs the real firmware on a simulated hob behind a pseudo-terminal that the bridge "
         "(or any serial terminal) opens like a USB serial port. Prints the pty path on the first line. "
-        "Reads the person's actions on stdin, one per line: 'ignite BURNER', 'off BURNER', "
-        "'blowout BURNER' (BURNER may be left out: the first burner). Also: 'press short|long', "
-        "'weld BURNER', 'open-tc BURNER', 'dead-adc on|off', 'power-loss SECONDS', 'hang', "
-        "'link on|off', 'garbage', 'wifi on|off', 'quit'. With --listen HOST:PORT --key-file FILE the "
+        "Reads actions on stdin, one per line, in the scenarios' action language (sim/README.md), e.g. "
+        "'ignite left', 'off left', 'blowout left', 'turn left 0.2', 'press long', 'weld left', 'wifi off'; "
+        "a burner left out means the first one; 'quit' ends. With --listen HOST:PORT --key-file FILE the "
         "device also serves its network link (the firmware's own network code on real sockets, only the "
         "Wi-Fi interface simulated): the first line is then tcp://HOST:PORT (port 0: a free port, the "
         "line shows which) and the pty path follows on the second.",
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from hobguard_sim import scenario
+    from . import scenario
 
     for path in scenario.library():
         spec = scenario.load(path)
@@ -107,7 +107,7 @@ def plot_path_problem(path: str) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hobguard_sim import scenario
+    from . import scenario
 
     try:
         spec = scenario.load(scenario.find(args.scenario))
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print(scenario.format_timeline(result))
     if args.plot:
-        from hobguard_sim import plot
+        from . import plot
 
         try:
             plot.plot_result(result, args.plot)
@@ -140,8 +140,8 @@ def _run(args: argparse.Namespace) -> int:
 def _device(args: argparse.Namespace) -> int:
     import tomllib
 
-    from hobguard_sim.device import SimDevice
-    from hobguard_sim.realtime import PtyDevice
+    from .device import SimDevice
+    from .realtime import ACTIONS_HELP, PtyDevice
 
     settings = None
     physics = None
@@ -155,7 +155,7 @@ def _device(args: argparse.Namespace) -> int:
         if (args.listen is None) != (args.key_file is None):
             raise ValueError("--listen and --key-file go together")
         if args.listen is not None:
-            from hobguard.netlink import load_key
+            from hobguard.bridge.netlink import load_key
 
             listen = _listen_address(args.listen)
             key = load_key(args.key_file)
@@ -170,7 +170,7 @@ def _device(args: argparse.Namespace) -> int:
     print(pty.path, flush=True)
     print(
         f"# simulated hob {device.app.device_id if device.app else ''} with burners {', '.join(device.names)}; "
-        f"speed x{args.speed:g}; type actions (ignite BURNER, off BURNER, blowout BURNER, quit)",
+        f"speed x{args.speed:g}; type actions ({ACTIONS_HELP}; quit)",
         file=sys.stderr,
         flush=True,
     )

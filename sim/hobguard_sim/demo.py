@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hobguard import words
+
 log = logging.getLogger("hobguard.demo")
 
 DEFAULT_SPEED = 40.0
@@ -136,9 +138,8 @@ class Narrator:
 
     def connect(self, url: str) -> None:
         import paho.mqtt.client as paho
+        from hobguard.bridge.config import parse_broker_url
         from paho.mqtt.enums import CallbackAPIVersion
-
-        from .config import parse_broker_url
 
         settings = parse_broker_url(url)
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"hobguard-demo-{int(time.time())}")
@@ -147,7 +148,11 @@ class Narrator:
         if settings.tls:
             self.client.tls_set()
         subscribed = threading.Event()
-        self.client.on_connect = lambda c, *a: c.subscribe([(f"{self.base}/#", 1), (f"{self.prefix}/#", 1)])
+
+        def on_connect(client: Any, *_: Any) -> None:
+            client.subscribe([(f"{self.base}/#", 1), (f"{self.prefix}/#", 1)])
+
+        self.client.on_connect = on_connect
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.on_message = self._on_message
         self.client.connect(settings.host, settings.port)
@@ -240,25 +245,7 @@ class Narrator:
                 self.say(f"{name} timer: none", ha=True)
 
     def _narrate_event(self, event: dict[str, Any]) -> None:
-        kind = event.get("event_type")
-        burner = (event.get("burner") or "").capitalize()
-        reason = event.get("reason")
-        texts = {
-            "boot": lambda: f"event boot (reset cause {event.get('reset_cause')}): every burner starts cut",
-            "ignited": lambda: f"event ignited: {burner} flame ON ({event.get('tc_mv', 0):.1f} mV)",
-            "flame_out": lambda: f"event flame_out: {burner} flame OFF",
-            "timer_set": lambda: f"event timer_set: {burner} timer {event.get('minutes'):g} min",
-            "timer_cancelled": lambda: f"event timer_cancelled: {burner}",
-            "warning": lambda: f"event warning: {burner} will be cut in {event.get('cut_in_s')} s ({reason})",
-            "cut": lambda: f"event cut: {burner} gas cut, reason {reason}",
-            "cut_verified": lambda: f"event cut_verified: {burner} flame is out, the cut worked",
-            "cut_unverified": lambda: f"event cut_unverified: {burner} ({reason})",
-            "fault": lambda: f"event fault: {burner} {reason}: {event.get('detail', '')}",
-            "rejected": lambda: f"event rejected: {burner or 'hob'} — {event.get('detail') or reason}",
-            "lock": lambda: f"event lock: child lock {'ON' if event.get('locked') else 'OFF'}",
-        }
-        text = texts.get(kind, lambda: f"event {kind}")()
-        self.say(text, ha=True)
+        self.say(words.event(event), ha=True)
 
     # -- waiting -----------------------------------------------------------------
 
@@ -412,7 +399,7 @@ def write_plot(trace_path: Path, narrator: Narrator, path: Path, device: str) ->
                 for ax in (ax_mv, ax_st):
                     ax.axvline(seen.sim_s / 60, color=colours[e["event_type"]], lw=1, ls="--", alpha=0.8)
                 ax_mv.annotate(
-                    e["event_type"] + (f" ({e['reason']})" if e.get("reason") else ""),
+                    words.label(e),
                     (seen.sim_s / 60, 1.0),
                     xycoords=("data", "axes fraction"),
                     rotation=90,
@@ -472,11 +459,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hobguard_sim.device import SimDevice
-    from hobguard_sim.realtime import PtyDevice
+    from hobguard.bridge import Bridge
+    from hobguard.bridge import config as config_mod
 
-    from . import config as config_mod
-    from .bridge import Bridge
+    from .device import SimDevice
+    from .realtime import PtyDevice
 
     if not 1 <= args.speed <= 1000:
         print("hobguard demo: --speed must be between 1 and 1000", file=sys.stderr)
