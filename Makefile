@@ -26,7 +26,7 @@ WASM_STAMP := $(WASM_DIR)/node_modules/.hobguard-setup
 help:
 	@echo "make setup    create .venv (pip install -e '.[dev,device]') and install the MicroPython WebAssembly port"
 	@echo "make test     make lint, then the test suite (pytest)"
-	@echo "make lint     ruff check and ruff format --check over the tree; pyright over host/ and bench/,"
+	@echo "make lint     ruff check and ruff format --check over the tree; pyright over host/, sim/ and bench/,"
 	@echo "              and over firmware/ with the MicroPython stubs"
 	@echo "make format   format the tree with ruff (what make lint checks)"
 	@echo "make bench    run the benchmarks (python -m bench)"
@@ -61,9 +61,9 @@ $(WASM_STAMP): $(WASM_DIR)/package.json $(WASM_DIR)/package-lock.json
 test: setup lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-# Two pyright runs: the host and the benchmarks against CPython's standard
-# library (pyrightconfig.host.json), the firmware against MicroPython's
-# (pyrightconfig.json, .venv/mpy-typeshed).
+# Two pyright runs: the host, the simulator and the benchmarks against
+# CPython's standard library (pyrightconfig.host.json), the firmware against
+# MicroPython's (pyrightconfig.json, .venv/mpy-typeshed).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

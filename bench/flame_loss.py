@@ -118,7 +118,7 @@ def _stats(outs: list[Outcome]) -> dict[str, Any]:
     burn_h = sum(o.burn_s for o in outs) / 3600.0
     gas = [o for o in outs if o.flame_out_at is not None and o.gas_flowing_at_loss]
     delays = [o.delay for o in gas if o.delay is not None]
-    closed = [o.cut_closed_at - o.flame_out_at for o in gas if o.cut_closed_at is not None]
+    closed = [c - o.flame_out_at for o in gas if (c := o.cut_closed_at) is not None and o.flame_out_at is not None]
     late = sum(1 for c in closed if c > DEADLINE_S) + sum(1 for o in gas if o.cut_closed_at is None)
     missed = sum(1 for o in gas if o.delay is None)
     samples = sum(o.samples for o in outs)
@@ -141,8 +141,8 @@ def _stats(outs: list[Outcome]) -> dict[str, Any]:
 
 def _public(stats: dict[str, Any]) -> dict[str, Any]:
     out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in stats.items() if not k.startswith("_")}
-    if "sets" in out:
-        out["sets"] = {n: _public(s) for n, s in out["sets"].items()}
+    if "sets" in stats:
+        out["sets"] = {n: _public(s) for n, s in stats["sets"].items()}
     return out
 
 
@@ -205,12 +205,10 @@ def headline(outcomes: list[Outcome]) -> dict[str, Any]:
         ("all", lambda o: True),
     ):
         sel = [o for o in outcomes if o.flame_out_at is not None and o.gas_flowing_at_loss and pick(o)]
-        hob = [o.unburnt_s(True) for o in sel]
-        ffd = [o.unburnt_s(False) for o in sel]
-        hob = [x for x in hob if x is not None]
-        ffd = [x for x in ffd if x is not None]
-        litres_hob = [o.unburnt_s(True) * o.level_at_loss * FULL_FLOW_L_PER_S for o in sel if o.unburnt_s(True)]
-        litres_ffd = [o.unburnt_s(False) * o.level_at_loss * FULL_FLOW_L_PER_S for o in sel if o.unburnt_s(False)]
+        hob = [s for o in sel if (s := o.unburnt_s(True)) is not None]
+        ffd = [s for o in sel if (s := o.unburnt_s(False)) is not None]
+        litres_hob = [s * o.level_at_loss * FULL_FLOW_L_PER_S for o in sel if (s := o.unburnt_s(True))]
+        litres_ffd = [s * o.level_at_loss * FULL_FLOW_L_PER_S for o in sel if (s := o.unburnt_s(False))]
         if not hob or not ffd:
             continue
         out[label] = {
@@ -448,7 +446,7 @@ def measure(quick: bool = False) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.flame_loss", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.flame_loss", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a fifth of the sessions")
     parser.add_argument("--plot", default=str(PLOT), help="where to write the figure")
     args = parser.parse_args(argv)

@@ -126,7 +126,7 @@ def _boot(e: Mapping[str, Any]) -> str:
 
 
 def _cut(e: Mapping[str, Any]) -> str:
-    flame = {True: " (flame on)", False: " (no flame)"}.get(e.get("flame"), "")
+    flame = " (flame on)" if e.get("flame") is True else " (no flame)" if e.get("flame") is False else ""
     return f"CUT{_on(e)}: {cut_reason(e.get('reason'))}{flame}"
 
 

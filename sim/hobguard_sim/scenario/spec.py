@@ -332,9 +332,10 @@ def _parse_expect(raw: dict[str, Any], w: str, index: int, names: list[str], dur
             raise ScenarioError(f"{w}: within starts ({fmt_short(a)}) after it ends ({fmt_short(b)})")
         e.within = (a, b)
     if "count" in raw:
-        e.count = typed("count", int, "an integer >= 0")
-        if e.count < 0:
+        count = typed("count", int, "an integer >= 0")
+        if count < 0:
             raise ScenarioError(f"{w}: count must be an integer >= 0")
+        e.count = count
     if "match" in raw:
         e.match = dict(_table(raw["match"], f"{w}: match"))
     if "heard" in raw:
