@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hobguard_fw.flameloss import FlameLossDetector
 
@@ -32,6 +32,7 @@ from .physics import INF, LEVEL_MIN, PARAM_SPECS, BurnerModel, BurnerParams
 __all__ = [
     "Action",
     "Outcome",
+    "TraceSample",
     "Session",
     "random_params",
     "random_session",
@@ -100,6 +101,14 @@ def random_params(rng: random.Random, consistent: bool = True, **fixed: Any) -> 
     raise RuntimeError(f"no burner found that lights with {fixed}")
 
 
+class TraceSample(NamedTuple):
+    """One reading the detector was fed."""
+
+    t: float  # s
+    mv: float  # NaN: no reading
+    fast: bool  # the detector was watching closely
+
+
 @dataclass(frozen=True)
 class Action:
     t: float  # seconds
@@ -137,7 +146,7 @@ class Outcome:
     burn_s: float = 0.0  # time with the flame on (s)
     gas_flowing_at_loss: bool = False
     level_at_loss: float = 1.0
-    trace: list[tuple[float, float, bool]] = field(default_factory=list)  # (t, mV, fast) when kept
+    trace: list[TraceSample] = field(default_factory=list)  # when kept
 
     @property
     def delay(self) -> float | None:
@@ -344,7 +353,7 @@ def run_session(
         out.samples += 1
         out.fast_samples += fast
         if keep_trace:
-            out.trace.append((t, mv if mv is not None else math.nan, fast))
+            out.trace.append(TraceSample(t, mv if mv is not None else math.nan, fast))
         step = det.period_ms() or idle_ms
         if flame:
             out.burn_s += step / 1000.0

@@ -214,7 +214,7 @@ import math
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "LEVEL_MIN",
@@ -451,6 +451,13 @@ _EV_NAMES = (
 RAMP_STEP_S = 0.1
 
 
+class PhysicsEvent(NamedTuple):
+    """An internal event of a burner's physics, as processed."""
+
+    t: float  # s
+    kind: str  # one of _EV_NAMES: "magnet_drop", "knob_release", ...
+
+
 class BurnerModel:
     """One burner: thermocouple, loop, magnet valve, relay, person, ADC.
 
@@ -529,8 +536,8 @@ class BurnerModel:
         self._residue_t = self._t
         self._next_t = INF
         self._next_kind = -1
-        #: (time, kind) of every internal event processed, for tests/tracing (bounded)
-        self.events: list[tuple[float, str]] = []
+        #: every internal event processed, for tests/tracing (bounded)
+        self.events: list[PhysicsEvent] = []
         self._set_params(params)
         self._reanchor()
         self._after_change()
@@ -684,7 +691,7 @@ class BurnerModel:
     def _process(self, kind: int) -> None:
         t = self._t
         if len(self.events) < 100000:
-            self.events.append((t, _EV_NAMES[kind]))
+            self.events.append(PhysicsEvent(t, _EV_NAMES[kind]))
         if kind == _EV_CONTACT:
             self._contact = self._contact_to
             self._contact_at = INF
