@@ -6,25 +6,16 @@ change in protocol.py plus its words; this test says what else is missing."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from conftest import REPO
-from hobguard import discovery, words
+from hobguard import words
+from hobguard.bridge import discovery
 from hobguard_fw import protocol
 from test_discovery import HELLO
 
 
 def warning_reasons() -> tuple[str, ...]:
-    """protocol.WARNING_REASONS; until the firmware defines them there, the
-    reasons its code emits warnings with."""
-    defined = getattr(protocol, "WARNING_REASONS", None)
-    if defined is not None:
-        return tuple(defined)
-    source = "\n".join(p.read_text() for p in (REPO / "firmware" / "hobguard_fw").glob("*.py"))
-    found = re.findall(r'emit\(\s*"warning",[^)]*?reason="([a-z_]+)"', source)
-    assert found, "no warning reasons found in the firmware: the search is stale"
-    return tuple(sorted(set(found)))
+    return tuple(protocol.WARNING_REASONS)
 
 
 def event_entity_types() -> list[str]:
@@ -56,16 +47,16 @@ def missing() -> list[str]:
         for t in device_events + bridge_events
         if t not in entity
     ]
-    protocol_md = (REPO / "docs" / "protocol.md").read_text()
-    bridge_md = (REPO / "docs" / "bridge.md").read_text()
-    for kind, vocabulary in (
-        ("event type", device_events),
-        ("cut reason", protocol.CUT_REASONS),
-        ("warning reason", warning_reasons()),
-        ("fault code", protocol.FAULT_CODES),
+    docs = {name: (REPO / "docs" / name).read_text() for name in ("protocol.md", "contract.md", "bridge.md")}
+    for kind, vocabulary, where in (
+        ("event type", device_events, ("protocol.md", "contract.md")),
+        ("bridge event type", bridge_events, ("bridge.md", "contract.md")),
+        ("cut reason", protocol.CUT_REASONS, ("protocol.md", "contract.md")),
+        ("warning reason", warning_reasons(), ("protocol.md", "contract.md")),
+        ("fault code", protocol.FAULT_CODES, ("protocol.md", "contract.md")),
     ):
-        problems += [f"{kind} {w!r}: not in docs/protocol.md" for w in vocabulary if not _in_docs(protocol_md, w)]
-    problems += [f"bridge event type {t!r}: not in docs/bridge.md" for t in bridge_events if not _in_docs(bridge_md, t)]
+        for name in where:
+            problems += [f"{kind} {w!r}: not in docs/{name}" for w in vocabulary if not _in_docs(docs[name], w)]
     return problems
 
 
@@ -83,6 +74,7 @@ def test_a_new_event_type_or_reason_is_caught_everywhere(monkeypatch):
     assert "event type 'teleported': no words in hobguard/words.py" in problems
     assert "event type 'teleported': not in Home Assistant's event entity (discovery)" in problems
     assert "event type 'teleported': not in docs/protocol.md" in problems
+    assert "event type 'teleported': not in docs/contract.md" in problems
     assert "cut reason 'whim': no words in hobguard/words.py" in problems
     assert "cut reason 'whim': not in docs/protocol.md" in problems
     assert "fault code 'gremlin': no words in hobguard/words.py" in problems
