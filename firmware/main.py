@@ -1,5 +1,114 @@
-# hobguard: started by MicroPython at boot. Everything is in hobguard_fw;
-# an unhandled error there cuts every burner and resets the board.
-from hobguard_fw import app
+# hobguard's boot loader: MicroPython runs this file at boot. It chooses the
+# copy of the firmware to start -- the one known to work or, exactly once,
+# one just received over the air -- and rolls back when that one failed
+# before it confirmed itself (docs/updates.md). An update never replaces
+# this file, so it must be able to start any firmware: it knows the marker
+# file and the folders, nothing else. Every write is a new file renamed
+# over the old one, so a power cut leaves the old marker or the new one.
+import json
+import os
+import sys
 
-app.main()
+MARKER = "hobguard_boot.json"
+# Where each copy of the package hobguard_fw lives: "lib" is what
+# `hobguard deploy` writes over USB (never touched by an update); updates
+# go to whichever of a and b is not running.
+SLOTS = {"lib": "lib", "a": "ota/a", "b": "ota/b"}
+
+
+def read_marker(root):
+    """The marker, or the one meaning "run lib" when there is none or it
+    cannot be read: a marker file can only ever point at a copy."""
+    try:
+        with open(root + MARKER) as f:
+            marker = json.loads(f.read(1024))
+        trial = marker.get("trial")
+        if marker["run"] in SLOTS and (trial is None or (trial in ("a", "b") and trial != marker["run"])):
+            return marker
+    except Exception:
+        pass
+    return {"run": "lib", "trial": None}
+
+
+def write_marker(root, marker):
+    path = root + MARKER
+    with open(path + ".tmp", "w") as f:
+        f.write(json.dumps(marker))
+    try:
+        os.rename(path + ".tmp", path)
+    except OSError:
+        # FAT will not rename over a file. Without a marker "lib" runs,
+        # which an update never touches: still a working firmware.
+        os.remove(path)
+        os.rename(path + ".tmp", path)
+
+
+def give_up(root, marker, why):
+    """Roll back: the firmware on trial is never started again."""
+    marker["trial"] = None
+    marker["tried"] = False
+    marker["result"] = "rolled_back"
+    marker["why"] = why
+    try:
+        write_marker(root, marker)
+    except Exception:
+        pass  # the next boot finds tried=true and gives up again
+
+
+def choose(root):
+    """(folder, trying): where to import hobguard_fw from at this boot."""
+    marker = read_marker(root)
+    trial = marker.get("trial")
+    if trial:
+        if marker.get("tried"):
+            # It was started once and did not confirm itself before this
+            # reset (crash, watchdog, power cut, no report in time).
+            give_up(root, marker, "reset")
+        else:
+            marker["tried"] = True
+            marker["result"] = "trying"
+            try:
+                write_marker(root, marker)  # the try is counted before it runs
+                return SLOTS[trial], True
+            except Exception:
+                pass  # a try that cannot be counted is not made
+    return SLOTS[marker["run"]], False
+
+
+def failed(root, folder, trying):
+    """The firmware in `folder` could not be imported. Returns True when
+    the next boot will run another copy (the caller resets the board)."""
+    marker = read_marker(root)
+    if trying:
+        give_up(root, marker, "import")
+        return True
+    if folder == SLOTS["lib"]:
+        return False  # nothing else to run: the relays stay off, the gas shut
+    marker["run"] = "lib"
+    marker["result"] = "fallback"
+    marker["why"] = "import"
+    try:
+        write_marker(root, marker)
+    except Exception:
+        return False
+    return True
+
+
+def start():
+    folder, trying = choose("")
+    try:
+        os.stat(folder + "/hobguard_fw")  # a missing copy is not silently /lib's
+        sys.path.insert(0, "/" + folder)
+        from hobguard_fw import app
+    except Exception as err:
+        sys.print_exception(err)  # pyright: ignore[reportAttributeAccessIssue]
+        if failed("", folder, trying):
+            import machine
+
+            machine.reset()
+        raise
+    app.main()
+
+
+if __name__ == "__main__":
+    start()

@@ -9,8 +9,11 @@
 # simulator calls step() itself, in virtual time, with fake machine/time
 # modules and a fake link: the code below is what runs on the board.
 import gc
+import json
+import sys
 
-from hobguard_fw import SECRETS_FILE, VERSION, core, drivers, protocol
+import hobguard_fw
+from hobguard_fw import BOOT_FILE, SECRETS_FILE, VERSION, core, drivers, protocol
 from hobguard_fw import settings as settings_store
 
 # While a cut pulse runs, the thermocouple is read this often.
@@ -122,6 +125,13 @@ class App:
             self.hob.emit("warning", None, reason="settings_invalid", errors=settings_errors[:4])
         self.reply_to = link
         self.net = self._start_network(root, now, network)
+        # Firmware updates (hobguard_fw/ota.py): loaded only while one runs
+        # or while this firmware is on trial after one.
+        self.root = root
+        self.settings_ok = not settings_errors
+        self.updater = None
+        if _on_trial(root):
+            self._updater(now)
 
     def _start_network(self, root, now, modules):
         """The network link when the board has a secrets file, else None.
@@ -214,6 +224,15 @@ class App:
         if cmd == "ping":
             self.reply(protocol.reply_ok(request_id))
             return
+        if cmd[:4] == "ota_":
+            try:
+                fields = self._updater(now).command(cmd, args, origin, now)
+            except core.HobError as err:
+                self.reply(protocol.reply_error(err.code, err.message, request_id))
+            else:
+                self.reply(protocol.reply_ok(request_id, **fields))
+            self._drop_updater()
+            return
         try:
             state = self.hob.handle(cmd, args, now)
         except core.HobError as err:
@@ -223,6 +242,32 @@ class App:
         state["t"] = "state"
         state["device"] = self.device_id
         self.reply(protocol.reply_ok(request_id, state=state))
+
+    def _updater(self, now):
+        if self.updater is None:
+            from hobguard_fw import ota
+
+            self.updater = ota.Updater(self, now)
+        return self.updater
+
+    def _drop_updater(self):
+        updater = self.updater
+        if updater is None or not updater.idle():
+            return
+        self.updater = None
+        if sys.implementation.name == "micropython":
+            # Let the collector take the update code back.
+            sys.modules.pop("hobguard_fw.ota", None)
+            hobguard_fw.__dict__.pop("ota", None)
+
+    def restart(self):
+        """Reset the board now (an update staged or rolled back): every
+        relay opens first, every peer is told."""
+        self.stop()
+        if self.net is not None:
+            self.net.flush()
+            self.net.close()
+        self.machine.reset()
 
     # -- the loop ----------------------------------------------------------
 
@@ -300,6 +345,11 @@ class App:
             wait = min(wait, net.next_wake_ms(now))
         if self.button is not None and self.button.busy():
             wait = min(wait, _BUTTON_POLL_MS)
+        updater = self.updater
+        if updater is not None:
+            updater.poll(now)  # may restart the board
+            wait = updater.next_wake_ms(now, wait)
+            self._drop_updater()
         return max(0, hob.next_wake_ms(now, wait))
 
     def run(self):
@@ -310,6 +360,17 @@ class App:
     def stop(self):
         """Leave every loop open: a stopped controller must leave gas shut."""
         self.relays.open_all()
+
+
+def _on_trial(root):
+    """True when the boot loader (main.py) is trying this firmware once,
+    after an update: it must then show it is healthy (ota.py)."""
+    try:
+        with open(root + BOOT_FILE) as f:
+            marker = json.loads(f.read(1024))
+        return bool(marker.get("trial")) and marker.get("tried") is True
+    except Exception:
+        return False
 
 
 def main(machine=None, time_module=None, link=None):

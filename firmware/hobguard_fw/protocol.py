@@ -14,8 +14,16 @@ MAX_LINE = 2048
 # is garbage and is refused before anything parses it.
 MAX_REQUEST = 256
 
+# Bytes of firmware in one ota_chunk command: 43 base64 groups, the most
+# that fits MAX_REQUEST with the largest id and offset (so the command line
+# limit, and every buffer sized by it, stays what it is).
+OTA_CHUNK = 129
+
 # Commands a host may send, with their arguments: name -> (kind, required).
-# kind: "burner" (a burner id string), "minutes" (a finite number), "bool".
+# kind: "burner" (a burner id string), "minutes" (a finite number), "bool",
+# "text" (1-32 characters of printable text), "count" (an integer
+# 0..MAX_ID), "sha256" (64 lower-case hex digits), "base64" (at most
+# OTA_CHUNK bytes in base64).
 # No command can open gas: the strongest thing a command can do is cut it.
 COMMANDS = {
     "hello": {},
@@ -30,6 +38,13 @@ COMMANDS = {
     # A person is at the hob now (a motion or occupancy sensor, through the
     # bridge): feeds the unattended-cooking guard; changes nothing else.
     "presence": {},
+    # Firmware updates (docs/updates.md). Only ota_status is answered on
+    # the USB line; the others only on the authenticated network link.
+    "ota_status": {},
+    "ota_begin": {"version": ("text", True), "size": ("count", True), "sha256": ("sha256", True)},
+    "ota_chunk": {"off": ("count", True), "data": ("base64", True)},
+    "ota_end": {},
+    "ota_abort": {},
 }
 
 # Error codes a device answers with (t="err").
@@ -42,6 +57,7 @@ E_UNKNOWN = "unknown_cmd"
 E_ARG = "bad_arg"  # missing, extra, wrong type, NaN, out of range
 E_BURNER = "no_burner"  # no burner of that id on this device
 E_STATE = "refused"  # valid, but not now (e.g. timer while locked)
+E_UPDATE = "bad_update"  # a firmware bundle that fails a check: nothing was changed
 
 MAX_ID = 2147483647
 
@@ -232,6 +248,18 @@ def hello_problem(message):
     return None
 
 
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+
+
+def _is_code(value, alphabet, shortest, longest, multiple=1):
+    if not isinstance(value, str) or not shortest <= len(value) <= longest or len(value) % multiple:
+        return False
+    for ch in value:
+        if ch not in alphabet:
+            return False
+    return True
+
+
 def parse_request(line):
     """Decode and validate one host->device line. Returns (id, cmd, args).
 
@@ -260,6 +288,14 @@ def parse_request(line):
             raise ProtocolError(E_ARG, "%s must be a finite number" % key, request_id)
         if kind == "bool" and not isinstance(value, bool):
             raise ProtocolError(E_ARG, "%s must be true or false" % key, request_id)
+        if kind == "text" and not (is_text(value, 32) and value):
+            raise ProtocolError(E_ARG, "%s must be 1-32 characters of text" % key, request_id)
+        if kind == "count" and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID):
+            raise ProtocolError(E_ARG, "%s must be an integer 0..%d" % (key, MAX_ID), request_id)
+        if kind == "sha256" and not _is_code(value, "0123456789abcdef", 64, 64):
+            raise ProtocolError(E_ARG, "%s must be 64 lower-case hex digits" % key, request_id)
+        if kind == "base64" and not _is_code(value, _BASE64, 4, (OTA_CHUNK + 2) // 3 * 4, 4):
+            raise ProtocolError(E_ARG, "%s must be 1-%d bytes in base64" % (key, OTA_CHUNK), request_id)
         args[key] = value
     for key in spec:
         if spec[key][1] and key not in args:

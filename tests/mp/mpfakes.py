@@ -44,6 +44,10 @@ class Time:
         self.now += ms
 
 
+class Reset(Exception):
+    """machine.reset(): the test sees it as this exception."""
+
+
 class Machine:
     """machine with one ADS1115 whose pairs read `self.mv[pair]` millivolts."""
 
@@ -128,6 +132,9 @@ class Machine:
 
     def reset_cause(self):
         return self.cause
+
+    def reset(self):
+        raise Reset()
 
     def set_input(self, pin_id, level, edge=True):
         """Drive an input pin; its interrupt fires unless `edge` is False

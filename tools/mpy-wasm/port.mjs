@@ -57,8 +57,8 @@ export function pyString(text) {
   return JSON.stringify(text); // a JSON string literal is a valid Python one
 }
 
-// A fresh interpreter with the firmware as /lib/hobguard_fw and tests/mp as
-// /tests_mp, working in /work. Returns { mp, testFiles }.
+// A fresh interpreter with the firmware as /lib/hobguard_fw (main.py as
+// /firmware/main.py) and tests/mp as /tests_mp, working in /work. Returns { mp, testFiles }.
 export async function loadPort(repo, heapsize, output) {
   const firmwareDir = path.join(repo, "firmware", "hobguard_fw");
   if (!fs.existsSync(path.join(firmwareDir, "__init__.py"))) {
@@ -66,6 +66,10 @@ export async function loadPort(repo, heapsize, output) {
   }
   const mp = await loadMicroPython({ heapsize, stdout: output, stderr: output });
   copyTree(mp.FS, firmwareDir, "/lib/hobguard_fw");
+  // The boot loader, for the tests of its marker logic (never imported as
+  // "main" there: the tests run its source with a name of their own).
+  mkdirs(mp.FS, "/firmware");
+  mp.FS.writeFile("/firmware/main.py", fs.readFileSync(path.join(repo, "firmware", "main.py")));
   const testFiles = copyTree(mp.FS, path.join(repo, "tests", "mp"), "/tests_mp");
   mkdirs(mp.FS, "/work");
   mp.FS.chdir("/work");
