@@ -187,7 +187,9 @@ class Updater:
         if cmd == "ota_status":
             return self.status()
         if origin is None:
-            _refuse("updates come only over the authenticated network link (hobguard update); over USB use hobguard deploy")
+            _refuse(
+                "updates come only over the authenticated network link (hobguard update); over USB use hobguard deploy"
+            )
         if cmd == "ota_begin":
             return self.begin(args, origin, now)
         if cmd == "ota_abort":
@@ -346,7 +348,10 @@ class Updater:
             name = entry[0]
             size = entry[1]
             if not _good_name(name, sources_only):
-                self._bad("file names are a-z, 0-9, _ then " + (".py (this board loads sources only)" if sources_only else ".py or .mpy"))
+                self._bad(
+                    "file names are a-z, 0-9, _ then "
+                    + (".py (this board loads sources only)" if sources_only else ".py or .mpy")
+                )
             if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= FILE_MAX:
                 self._bad("file %s: size must be 1..%d bytes" % (name, FILE_MAX))
             stem = name[: name.find(".")]
