@@ -49,6 +49,7 @@ GOOD = {
     "minutes_or_zero": (b"20", None),
     "minutes": (b"10", None),
     "any": (b"PRESS", None),
+    "install": (b"install", None),
 }
 
 
@@ -79,6 +80,7 @@ def test_a_good_payload_becomes_a_device_command(rest: list[str]) -> None:
         (["left", "timer", "cancel"], b"anything at all", "timer_cancel", {"burner": "left"}),
         (["left", "fault", "clear"], b"CLEAR", "clear_fault", {"burner": "left"}),
         (["fault", "clear"], b"", "clear_fault", {}),
+        (["firmware", "install"], b"install", "update", {}),
     ],
 )
 def test_command_mapping(rest: list[str], payload: bytes, cmd: str, args: dict) -> None:
@@ -163,6 +165,14 @@ BAD_BY_KIND = {
         (b"five", "not_a_number"),
     ],
 }
+BAD_BY_KIND["install"] = [
+    (b"", "empty"),
+    (b" install", "whitespace"),
+    (b"install\n", "whitespace"),
+    (b"INSTALL", "bad_payload"),
+    (b"install 0.2.0", "bad_payload"),
+    (b'{"install":true}', "bad_payload"),
+]
 BAD_BY_KIND["minutes_or_zero"] = [(p, r) for p, r in BAD_BY_KIND["minutes"] if p != b"0"]
 
 BAD_CASES = [(rest, payload, reason) for rest in ALL_TOPICS for payload, reason in BAD_BY_KIND.get(kind_of(rest), [])]
@@ -200,7 +210,9 @@ def test_no_payload_can_open_gas_or_crash(payload: bytes) -> None:
         result = check(rest, payload)
         assert isinstance(result, (Command, Rejection))
         if isinstance(result, Command):
-            assert result.device_cmd in {"cut", "lock", "clear_fault", "timer_set", "timer_extend", "timer_cancel"}
+            assert result.device_cmd in {
+                "cut", "lock", "clear_fault", "timer_set", "timer_extend", "timer_cancel", "update"
+            }  # fmt: skip
             if rest[-2:] == ["gas", "set"]:
                 assert payload == b"CLOSE" and result.device_cmd == "cut"
 
@@ -224,7 +236,8 @@ def test_the_bridge_subscribes_widely_but_never_twice_to_one_topic() -> None:
 
 @pytest.mark.parametrize(
     "suffix, output",
-    [(["availability"], True), (["state"], True), (["event"], True), (["left", "state"], True),
+    [(["availability"], True), (["state"], True), (["event"], True), (["left", "state"], True), (["firmware"], True),
+     (["firmware", "install"], False),
      (["left", "gas", "set"], False), (["lock"], False), (["left", "timer"], False)],
 )  # fmt: skip
 def test_the_bridges_own_topics_are_never_taken_for_commands(suffix: list[str], output: bool) -> None:

@@ -396,12 +396,19 @@ def test_the_prepare_script_in_real_micropython_clears_old_copies(tmp_path):
         ("dir", "/hobguard_fw", ""),  # a copy at / shadows /lib
         ("file", "/hobguard_fw/core.py", "stale = True"),
         ("file", "/keep.txt", "not ours"),
+        # What updates over the air left: the boot loader must run /lib next.
+        ("file", "/hobguard_boot.json", '{"run": "a", "trial": null}'),
+        ("dir", "/ota", ""),
+        ("dir", "/ota/a", ""),
+        ("dir", "/ota/a/hobguard_fw", ""),
+        ("file", "/ota/a/hobguard_fw/app.mpy", "M"),
     ]
     code = deploy.PREPARE_CODE + "import os\nprint('LS', sorted(os.listdir('/')), os.listdir('/lib'))\n"
     out = _run_in_micropython(tmp_path, code, files)
     assert "HGPREP ok" in out
     listing = [line for line in out.splitlines() if line.startswith("LS ")][0]
     assert "'hobguard_fw'" not in listing
+    assert "'hobguard_boot.json'" not in listing and "'ota'" not in listing
     assert "'keep.txt'" in listing and "'lib'" in listing
     assert listing.endswith("[]")  # /lib is there and empty
 

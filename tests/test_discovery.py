@@ -45,7 +45,7 @@ def test_every_entity(topic: str, config: dict) -> None:
     # Per-entity discovery topic: <prefix>/<component>/<node_id>/<object_id>/config
     parts = topic.split("/")
     assert len(parts) == 5 and parts[0] == "homeassistant" and parts[4] == "config"
-    assert parts[1] in {"valve", "binary_sensor", "number", "sensor", "button", "switch", "event"}
+    assert parts[1] in {"valve", "binary_sensor", "number", "sensor", "button", "switch", "event", "update"}
     assert parts[2] == "hob-1a2b3c"
     assert re.fullmatch(r"[A-Za-z0-9_-]+", parts[3])
     # unique_id, name
@@ -76,12 +76,13 @@ def test_every_entity(topic: str, config: dict) -> None:
                 TOPICS.event,
                 TOPICS.burner_state("left"),
                 TOPICS.burner_state("right"),
+                f"{TOPICS.root}/firmware",
             }
     # Every command this entity can send is one the bridge accepts.
     if "command_topic" in config:
         rest = config["command_topic"].split("/")[2:]
         assert config["command_topic"].startswith("hobguard/hob-1a2b3c/")
-        for key in ("payload_press", "payload_close", "payload_on", "payload_off"):
+        for key in ("payload_press", "payload_close", "payload_on", "payload_off", "payload_install"):
             if config.get(key) is not None:
                 result = parse_command(rest, config[key].encode(), False, HELLO["burners"], HELLO["timer_max_min"])
                 assert isinstance(result, Command), (key, result)
@@ -129,6 +130,16 @@ def test_event_entity_lists_every_event_type() -> None:
         assert needed in event["event_types"]
 
 
+def test_the_update_entity_installs_over_the_network_link_only() -> None:
+    update = CONFIGS["homeassistant/update/hob-1a2b3c/firmware/config"]
+    assert update["device_class"] == "firmware" and update["entity_category"] == "config"
+    assert update["state_topic"] == "hobguard/hob-1a2b3c/firmware"
+    assert update["command_topic"] == "hobguard/hob-1a2b3c/firmware/install"
+    assert update["payload_install"] == "install"
+    # A device the bridge reaches over USB, even one with a network link, has none.
+    assert not [t for t in discovery.configs(TOPICS, HELLO, "homeassistant", frozenset({"network"})) if "/update/" in t]
+
+
 def test_per_device_entities() -> None:
     lock = CONFIGS["homeassistant/switch/hob-1a2b3c/child_lock/config"]
     assert lock["command_topic"] == "hobguard/hob-1a2b3c/lock/set"
@@ -143,7 +154,8 @@ def test_per_device_entities() -> None:
 
 def test_the_network_link_entities_exist_only_for_a_board_that_has_one() -> None:
     usb_only = discovery.configs(TOPICS, HELLO, "homeassistant")
-    network = {t: c for t, c in CONFIGS.items() if t not in usb_only}
+    with_link = discovery.configs(TOPICS, HELLO, "homeassistant", frozenset({"network"}))
+    network = {t: c for t, c in with_link.items() if t not in usb_only}
     assert sorted(t.split("/")[3] for t in network) == ["net_auth_failures", "wifi", "wifi_signal"]
     assert all(c["entity_category"] == "diagnostic" for c in network.values())
     signal = network["homeassistant/sensor/hob-1a2b3c/wifi_signal/config"]

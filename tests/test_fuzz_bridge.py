@@ -32,7 +32,7 @@ import re
 from typing import Any
 
 import pytest
-from hobguard.bridge.commands import BURNER_COMMANDS, DEVICE_COMMANDS, MAX_PAYLOAD
+from hobguard.bridge.commands import BRIDGE_ACTIONS, BURNER_COMMANDS, DEVICE_COMMANDS, MAX_PAYLOAD
 from hobguard.testing import FakeLink, FakeMessage, bridge_on_fake_mqtt, serve_fake_device
 
 PER_TOPIC = 10_000
@@ -41,8 +41,11 @@ DEVICE = "hob-fuzz"
 BURNERS = ["left", "right"]
 TIMER_MAX = 720
 
-# Every command topic (suffix after <base>/<device>/), with what it means.
-TOPICS = [suffix for suffix in DEVICE_COMMANDS] + [f"{b}/{suffix}" for b in BURNERS for suffix in BURNER_COMMANDS]
+# Every command topic that becomes a device command (suffix after
+# <base>/<device>/), with what it means. The bridge's own jobs (the update
+# entity's install) are fuzzed by test_the_install_topic_takes_only_install.
+TOPICS = [s for s, (_, cmd) in DEVICE_COMMANDS.items() if cmd not in BRIDGE_ACTIONS]
+TOPICS += [f"{b}/{suffix}" for b in BURNERS for suffix in BURNER_COMMANDS]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -282,3 +285,24 @@ def test_a_retained_command_for_a_device_not_served_yet_is_removed_once_it_is(tm
     assert (topic, b"", True) in published
     assert link.requests == []
     bridge.announcer.stop()
+
+
+def test_the_install_topic_takes_only_install(rig):
+    """The update entity's install topic: every payload but a live `install`
+    is rejected; `install` on this rig (a serial link) is refused too, with
+    the reason, and nothing ever reaches the device."""
+    bridge, link = rig
+    topic = f"{BASE}/{DEVICE}/firmware/install"
+    rng = random.Random("install")
+    link.requests.clear()
+    reasons = set()
+    for payload, retain in list(payloads("lock/set", rng, 2000)) + [(b"install", False), (b"install", True)]:
+        if retain and not payload:
+            continue
+        bridge.mqtt.clear()
+        bridge._on_message(FakeMessage(topic, payload, retain))
+        events = [json.loads(p) for t, p, _ in bridge.mqtt.published if t == f"{BASE}/{DEVICE}/event"]
+        assert len(events) == 1 and events[0]["event_type"] == "rejected", (payload, bridge.mqtt.published)
+        reasons.add(events[0]["reason"])
+    assert link.requests == []
+    assert {"not_network", "bad_payload", "retained"} <= reasons

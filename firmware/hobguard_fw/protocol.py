@@ -83,7 +83,8 @@ EVENT_TYPES = (
     # `unattended` warning ("don't fight the cook").
     "warning_cancelled",
 )
-BRIDGE_EVENT_TYPES = ("rejected", "quarantined")
+# "update": how an install from Home Assistant's update entity ended.
+BRIDGE_EVENT_TYPES = ("rejected", "quarantined", "update")
 # Why a burner was cut (event "cut", state "last_cut_reason").
 CUT_REASONS = (
     "timer",

@@ -25,6 +25,7 @@ SUBCOMMANDS = [
     "hobguard_sim.cli",
     "hobguard.bridge.main",
     "hobguard.tools.deploy",
+    "hobguard.tools.update",
     "hobguard.tools.settings",
     "hobguard.tools.keygen",
 ]

@@ -26,12 +26,18 @@ MAX_PAYLOAD = 64
 # `<base>/<device>/<suffix>`, burner-level ones `<base>/<device>/<burner>/<suffix>`.
 # Payload kinds:  close: exactly "CLOSE";  on_off: exactly "ON" or "OFF";
 # minutes: a plain number, 0 < m <= timer_max_min;  minutes_or_zero: the
-# same or 0 (cancels);  any: any short UTF-8 payload.
+# same or 0 (cancels);  any: any short UTF-8 payload;  install: exactly
+# "install". A command in BRIDGE_ACTIONS is the bridge's own job, not a
+# device command.
 DEVICE_COMMANDS: dict[str, tuple[str, str]] = {
     "gas/set": ("close", "cut"),
     "lock/set": ("on_off", "lock"),
     "fault/clear": ("any", "clear_fault"),  # extension: clears every burner's cut fault
+    # Home Assistant's update entity: install the firmware the bridge ships,
+    # over its network link to the device (firmware.py, docs/updates.md).
+    "firmware/install": ("install", "update"),
 }
+BRIDGE_ACTIONS = ("update",)
 BURNER_COMMANDS: dict[str, tuple[str, str]] = {
     "gas/set": ("close", "cut"),
     "timer/set": ("minutes_or_zero", "timer_set"),
@@ -60,7 +66,7 @@ class Rejection:
 
 # Topics under `<base>/<device>/` that bridges publish (theirs, or ours seen
 # again): never commands. Everything else there is taken as a command.
-OUTPUT_SUFFIXES = (("availability",), ("state",), ("event",))
+OUTPUT_SUFFIXES = (("availability",), ("state",), ("event",), ("firmware",))
 
 
 def is_output(suffix: list[str]) -> bool:
@@ -114,6 +120,8 @@ def parse_payload(kind: str, payload: bytes, timer_max_min: float) -> Any:
         if text.upper() == "OPEN":
             return Rejection("open_refused", "hobguard never opens gas: only a person at the knob can")
         return Rejection("bad_payload", "expected CLOSE")
+    if kind == "install":
+        return True if text == "install" else Rejection("bad_payload", "expected install")
     if kind == "on_off":
         if text in ("ON", "OFF"):
             return text == "ON"

@@ -17,7 +17,8 @@ Strings in the table may hold `$state` (the burner or device state topic),
 A value `Hello("key")` is taken from the device's hello reply (a number).
 Jinja templates (`{{ … }}`) pass through untouched. A row with `needs`
 exists only for a device that has that feature (FEATURES: "network", a
-board with a network link, known from its state frames).
+board with a network link, known from its state frames; "ota", such a
+board served over that link).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class Hello:
 
 
 # What a device may have beyond the basics; an entity that `needs` one is
-# announced only for a device that has it.
-FEATURES = frozenset({"network"})
+# announced only for a device that has it. "ota": the bridge reaches the
+# device over its network link, the only way a device takes an update.
+FEATURES = frozenset({"network", "ota"})
 
 
 @dataclass(frozen=True)
@@ -415,6 +417,23 @@ ENTITIES: list[Entity] = [
             "value_template": "{{ value_json.net_auth_failures | default('None') }}",
         },
         needs="network",
+    ),
+    # -- per device, served over its network link ------------------------------------
+    Entity(
+        "device",
+        "update",
+        "firmware",
+        {
+            # Installed: what the device says it runs; latest: the firmware
+            # this bridge ships; install: over the bridge's link (firmware.py).
+            "name": "Firmware",
+            "device_class": "firmware",
+            "entity_category": "config",
+            "state_topic": "$cmd/firmware",
+            "command_topic": "$cmd/firmware/install",
+            "payload_install": "install",
+        },
+        needs="ota",
     ),
 ]
 

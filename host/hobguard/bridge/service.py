@@ -40,7 +40,7 @@ from typing import Any
 from hobguard_fw import protocol
 
 from . import config as config_mod
-from . import discovery
+from . import discovery, firmware
 from .announce import Announcer, wait_acknowledged
 from .commands import MAX_PAYLOAD, Rejection, describe, is_output, parse_command, subscriptions
 from .device_link import DeviceLink, Reply, SerialTransport, Transport
@@ -75,10 +75,12 @@ class DeviceView:
     frames_refused: int = 0
     last_frame: dict[str, Any] | None = None  # the last device state frame
     state: dict[str, Any] | None = None  # the device state published last
-    # What the device has beyond the basics ("network": a network link), from
-    # its state frames; None until the first one (discovery waits for it
-    # before it adds or clears the entities that depend on it).
+    # What the device has beyond the basics ("network": a network link;
+    # "ota": served over it, so it takes updates), from its state frames;
+    # None until the first one (discovery waits for it before it adds or
+    # clears the entities that depend on it).
     features: frozenset[str] | None = None
+    install: firmware.Install | None = None  # an update from Home Assistant, while it runs
 
     @property
     def burners(self) -> list[str]:
@@ -135,6 +137,14 @@ class Bridge:
             )
             for transport in transports(config)
         ]
+        # The firmware this bridge installs from Home Assistant: the one it ships.
+        self.firmware_package: Path | None = None
+        self.latest_firmware: str | None = None
+        try:
+            self.firmware_package = firmware.tool.package_dir_of(None)
+            self.latest_firmware = firmware.tool.firmware_version(self.firmware_package)
+        except firmware.tool.UpdateError as err:
+            log.warning("no firmware to offer Home Assistant's update entities: %s", err)
         self.commands_handled = 0
         # (arrival → answer, at the device) in seconds, for the last commands.
         self.latencies: deque[tuple[float, float]] = deque(maxlen=1000)
@@ -165,6 +175,10 @@ class Bridge:
         if self._stopped:
             return
         self._stopped = True
+        with self._lock:
+            installs = [view.install for view in self.devices.values() if view.install is not None]
+        for install in installs:
+            install.stopping.set()
         for link in self.links:
             link.stop()
         self.announcer.stop()
@@ -326,6 +340,9 @@ class Bridge:
             if retain:
                 self._clear_retained(topic)
             return
+        if result.device_cmd == "update":
+            self._install(view, topic)
+            return
         described = describe(result)
         link = view.link
         if link is None:
@@ -384,6 +401,86 @@ class Bridge:
                 code=reply.code,
                 message=reply.message,
             )
+
+    # -- firmware updates from Home Assistant (firmware.py) ------------------------------
+
+    def _install(self, view: DeviceView, topic: str) -> None:
+        """The update entity's install command: start an install over the
+        bridge's link, or say why not (a `rejected` event)."""
+        with self._lock:
+            link = view.link
+            problem = None
+            if self.firmware_package is None or self.latest_firmware is None:
+                problem = ("no_firmware", "this bridge has no firmware to install (see its log)")
+            elif link is None or not view.online:
+                problem = ("device_offline", f"device {view.id} is not connected to this bridge")
+            elif not firmware.link_takes_updates(link):
+                problem = (
+                    "not_network",
+                    "updates go over the device's network link; this bridge reaches it over USB "
+                    "(use hobguard deploy, or serve the device over the network)",
+                )
+            elif view.install is not None:
+                problem = ("busy", f"an update of {view.id} is already running")
+            if problem is None:
+                assert link is not None and self.firmware_package is not None
+                view.install = firmware.Install(
+                    link,
+                    view.id,
+                    self.firmware_package,
+                    lambda percent, summary: self._install_progress(view, percent, summary),
+                    lambda outcome: self._install_done(view, outcome),
+                )
+        if problem is not None:
+            log.warning("%s → update refused: %s (%s)", _topic_shown(topic), problem[0], problem[1])
+            self._reject(view, topic, None, problem[0], problem[1])
+            return
+        log.info("device %s: installing firmware %s from Home Assistant", view.id, self.latest_firmware)
+        assert view.install is not None
+        view.install.start()
+
+    def _install_progress(self, view: DeviceView, percent: int | None, summary: str | None) -> None:
+        with self._lock:
+            self._publish_firmware(view, True, percent, summary)
+
+    def _install_done(self, view: DeviceView, outcome: firmware.Outcome) -> None:
+        level = logging.INFO if outcome.result == "installed" else logging.WARNING
+        log.log(level, "device %s: update %s: %s", view.id, outcome.result, outcome.detail)
+        with self._lock:
+            view.install = None
+            self._publish_firmware(view, False, None, outcome.detail)
+        if outcome.result == "refused":
+            topic = f"{view.topics.root}/firmware/install"
+            self._reject(view, topic, None, outcome.code or "refused", outcome.detail, code=outcome.code)
+        event = {
+            "event_type": "update",
+            "burner": None,
+            "result": outcome.result,
+            "version": outcome.version,
+            "detail": outcome.detail,
+            "source": "bridge",
+            "device": view.id,
+            "time": local_now().replace(microsecond=0).isoformat(),
+        }
+        self.mqtt.publish(view.topics.event, dumps(event))
+
+    def _publish_firmware(
+        self, view: DeviceView, in_progress: bool | None = None, percent: int | None = None, summary: str | None = None
+    ) -> None:
+        """The update entity's state, for a device that takes updates. Holds the lock."""
+        if "ota" not in (view.features or frozenset()):
+            return
+        topic = f"{view.topics.root}/firmware"
+        if in_progress is None:  # a hello or a state: keep what an install said last
+            try:
+                before = json.loads(view.retained.get(topic) or "{}")
+            except ValueError:
+                before = {}
+            in_progress = view.install is not None
+            percent = before.get("update_percentage") if in_progress else None
+            summary = before.get("release_summary")
+        state = firmware.state_payload(view.hello.get("fw"), self.latest_firmware, in_progress, percent, summary)
+        self._publish(topic, dumps(state), view=view)
 
     def _seen_output(self, device: str, suffix: list[str], payload: bytes) -> None:
         """A device's availability published by another bridge (or by an
@@ -572,6 +669,7 @@ class Bridge:
                     log.info("device %s now on %s", device_id, link.port)
                 view.link = link
                 view.hello = info
+                self._publish_firmware(view)  # the version it runs now
             later = [(t, p) for t, (d, p) in self.retained_later.items() if d == device_id]
             for topic, _ in later:
                 del self.retained_later[topic]
@@ -600,8 +698,12 @@ class Bridge:
                 frame = {**kept, **frame}
             else:
                 features = frozenset({"network"}) if has_network(frame) else frozenset()
+                if features and firmware.link_takes_updates(link):
+                    features |= {"ota"}  # served over its network link: it takes updates
                 announce = view.features != features
                 view.features = features
+                if announce:
+                    self._publish_firmware(view)
             view.last_frame = frame
             self._publish_device_state(view)
             states = burner_states(frame, local_now(), view.deadlines)

@@ -324,7 +324,10 @@ PROBE_CODE = (
 # Runs on the board before the copy (`mpremote run`, from the bundle folder;
 # it is not copied): makes /lib, removes the old package so a stale .py
 # (which MicroPython imports before a .mpy of the same name) or a module
-# deleted since cannot linger, and a copy at / that would shadow /lib.
+# deleted since cannot linger, and a copy at / that would shadow /lib; and
+# what updates over the air left (docs/updates.md): their boot marker
+# first, so the boot loader runs /lib, the copy deployed now, then their
+# copies in /ota.
 PREPARE_SCRIPT = "prepare_board.py"
 PREPARE_CODE = """# made by hobguard deploy: run on the board before the copy, never copied to it
 import os
@@ -343,6 +346,12 @@ try:
     os.mkdir('/lib')
 except OSError:
     pass
+for _name in ('/hobguard_boot.json', '/hobguard_boot.json.tmp'):
+    try:
+        os.remove(_name)
+    except OSError:
+        pass
+_rm('/ota')
 _rm('/lib/hobguard_fw')
 _rm('/hobguard_fw')
 print('HGPREP ok')
