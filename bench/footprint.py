@@ -7,6 +7,12 @@
   day (timers, cuts, the lock), and measures the heap after each simulated
   hour in a runPython() call of its own (the port only collects garbage
   between calls). Its "firmware" figures exclude the fakes and the driver.
+- An update over the air (heap.mjs --update): the heap it takes while a
+  bundle is received and once it is staged, above an idle board with one
+  client, and what stays after its code is dropped again (MicroPython's
+  interned names). Its code, ota.py, is imported only then: the .mpy
+  figure is split into what a running board loads and what only an update
+  loads.
 """
 
 from __future__ import annotations
@@ -49,6 +55,25 @@ def mp_heap_day(hours: int) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def mp_heap_update() -> dict[str, Any]:
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node not found")
+    proc = subprocess.run(
+        [node, str(REPO / "tools" / "mpy-wasm" / "heap.mjs"), str(REPO), "--hours", "1", "--update"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.strip())
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# Modules a running board imports only for an update (app.py imports them lazily).
+ON_DEMAND = ("hobguard_fw/ota.py",)
+
+
 def measure(quick: bool = False) -> list[Figure]:
     runs = 1 if quick else 3
     hours = 2 if quick else 24
@@ -67,7 +92,16 @@ def measure(quick: bool = False) -> list[Figure]:
             runs=[float(r["mpy_total_bytes"]) for r in reports],
             target=f"<= {MPY_TARGET}",
             details={"per_file": report["mpy_bytes"]},
-        )
+        ),
+        Figure(
+            id="mpy_on_demand_bytes",
+            name="  of which loaded only for an update (ota.py)",
+            value=float(sum(report["mpy_bytes"].get(name, 0) for name in ON_DEMAND)),
+            unit="bytes",
+            command=cmd_report,
+            runs=[float(sum(r["mpy_bytes"].get(name, 0) for name in ON_DEMAND)) for r in reports],
+            note="imported while an update runs or a new firmware is on trial, dropped after",
+        ),
     ]
     started = [float(d["firmware_started"]) for d in days]
     code = [float(d["firmware_code"]) for d in days]
@@ -113,4 +147,25 @@ def measure(quick: bool = False) -> list[Figure]:
             details={"max_over_the_hours": median(day_max), "stages": days[-1]["stages"], "steps": days[-1]["steps"]},
         ),
     ]
+    updates = [mp_heap_update() for _ in range(runs)]
+    cmd_update = "node tools/mpy-wasm/heap.mjs --hours 1 --update"
+    for key, name in (
+        ("update_receiving", "heap during an update (receiving), above an idle board"),
+        ("update_staged", "heap with an update staged, above an idle board"),
+        ("update_left", "heap left after the update code is dropped"),
+    ):
+        values = [float(u[key]) for u in updates]
+        figures.append(
+            Figure(
+                id=f"heap_{key}",
+                name=name,
+                value=median(values),
+                unit="bytes",
+                command=cmd_update,
+                runs=values,
+                note="interned names, freed at the next boot (every update ends in one)"
+                if key == "update_left"
+                else "ota.py's code and one bundle's state",
+            )
+        )
     return figures

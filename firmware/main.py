@@ -94,6 +94,13 @@ def failed(root, folder, trying):
     return True
 
 
+def release(namespace):
+    """Drop the boot loader's functions once the firmware is imported:
+    they would hold about a kilobyte of heap for as long as it runs."""
+    for name in ("read_marker", "write_marker", "give_up", "choose", "failed", "start", "release", "SLOTS"):
+        namespace.pop(name, None)
+
+
 def start():
     folder, trying = choose("")
     try:
@@ -107,6 +114,7 @@ def start():
 
             machine.reset()
         raise
+    release(globals())
     app.main()
 
 

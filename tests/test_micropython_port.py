@@ -209,3 +209,27 @@ def test_heap_with_the_network_link_on():
     assert report["firmware_code"] > plain["firmware_code"] + 8000, (report, plain)
     assert stages["after 15 h"] - stages["after 9 h"] < 1200, report
     print(f"MicroPython heap with the network link: {json.dumps(report, sort_keys=True)}")
+
+
+def test_heap_during_an_update_and_after():
+    """An update's code (ota.py) is in the heap only while one runs: a
+    client sends half a bundle, aborts (the module leaves sys.modules:
+    checked inside heap.mjs), the hob runs on, and later a whole bundle is
+    staged. What stays after the abort is the names MicroPython interned
+    while loading the module (never freed until the next boot, which every
+    update ends with); the bound catches the module itself staying."""
+    proc = subprocess.run(
+        [_node(), str(WASM_DIR / "heap.mjs"), str(REPO), "--hours", "1", "--update"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["update"] is True
+    assert 4000 < report["update_receiving"] < 24 * 1024, report  # the module and one bundle's state
+    assert report["update_left"] < 3500, report
+    assert report["update_staged"] < 24 * 1024, report
+    print(f"MicroPython heap during an update: {json.dumps(report, sort_keys=True)}")

@@ -260,15 +260,6 @@ class App:
             sys.modules.pop("hobguard_fw.ota", None)
             hobguard_fw.__dict__.pop("ota", None)
 
-    def restart(self):
-        """Reset the board now (an update staged or rolled back): every
-        relay opens first, every peer is told."""
-        self.stop()
-        if self.net is not None:
-            self.net.flush()
-            self.net.close()
-        self.machine.reset()
-
     # -- the loop ----------------------------------------------------------
 
     def _drive_outputs(self):

@@ -254,6 +254,9 @@ class Updater:
         size = args["size"]
         if not 0 < size <= BUNDLE_MAX:
             raise core.HobError(protocol.E_ARG, "size must be 1..%d bytes" % BUNDLE_MAX)
+        digest = args["sha256"]
+        if len(digest) != 64 or digest.strip("0123456789abcdef"):
+            raise core.HobError(protocol.E_ARG, "sha256 must be 64 lower-case hex digits")
         self.drop()
         marker = read_marker(self.root)
         slot = "b" if running_slot(marker) == "a" else "a"
@@ -279,8 +282,9 @@ class Updater:
         offset = args["off"]
         if offset != rx.offset:
             self._bad("a chunk at byte %d, expected byte %d: update stopped" % (offset, rx.offset))
+        text = args["data"]
         try:
-            data = binascii.a2b_base64(args["data"].encode())
+            data = binascii.a2b_base64(text.encode()) if len(text) % 4 == 0 else b""
         except Exception:
             data = b""
         if not data or len(data) > protocol.OTA_CHUNK or offset + len(data) > rx.size:
@@ -487,7 +491,13 @@ class Updater:
         if self.trial:
             self._judge(now)
         if self.restart_at is not None and ticks_diff(now, self.restart_at) >= 0 and busy(app.hob) is None:
-            app.restart()
+            # Every relay opens first (the reset would open them too), every
+            # peer is told, then the board restarts into the boot loader.
+            app.stop()
+            if app.net is not None:
+                app.net.flush()
+                app.net.close()
+            app.machine.reset()
 
     def _judge(self, now):
         app = self.app

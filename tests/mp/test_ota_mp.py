@@ -102,6 +102,14 @@ def test_a_copy_that_does_not_import_is_left_for_another():
     assert loader["failed"](root, "lib", False) is False
 
 
+def test_the_boot_loader_lets_go_of_its_functions():
+    """What they hold in the heap while the firmware runs is measured by
+    tools/mpy-wasm/heap.mjs ("boot loader" stages)."""
+    loader = boot_loader()
+    loader["release"](loader)
+    assert [name for name in ("choose", "failed", "start", "release", "read_marker") if name in loader] == []
+
+
 def test_ota_reads_a_marker_exactly_as_the_boot_loader_does():
     loader = boot_loader()
     root = mpfakes.fresh_root()

@@ -11,6 +11,14 @@
 // hours, answering the device's keep-alives. "net_session" is what that one
 // authenticated connection costs.
 //
+// --update (implies --net): that client also sends a firmware update (the
+// firmware's own sources, streamed from its files): half of it, then
+// ota_abort ("update receiving", "update dropped": the update code is
+// imported while it runs and dropped after); after the hours, a whole one
+// up to the staged restart ("update staged"). "update_receiving" and
+// "update_staged" are their cost above "client authenticated", and
+// "update_left" what stays once it is dropped.
+//
 // Boots the whole App on tests/mp/mpfakes.py, then runs N simulated hours
 // (default 24) of a realistic day (burners lit and put out, timers, a remote
 // cut, the child lock; the same day again after 24 h), one runPython() call
@@ -19,6 +27,8 @@
 // garbage is only freed between calls.
 // Prints ONE JSON line: {"heapsize", "stages": {"baseline", "harness" (the
 // fakes and this driver, before any firmware import), "firmware imported",
+// "boot loader loaded", "boot loader released" (main.py, its functions
+// dropped before the firmware starts: "boot_loader_held"),
 // "app started", "after 1 h", ...: bytes}, "firmware_started" and
 // "firmware_max" (the firmware's share: minus "harness"), split into
 // "firmware_code" (the imported modules) and "firmware_data_started" (the
@@ -36,8 +46,10 @@ let repo = REPO;
 let hours = 24;
 let heapsize = DEFAULT_HEAPSIZE;
 let net = false;
+let update = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--net") net = true;
+  else if (args[i] === "--update") net = update = true;
   else if (args[i] === "--hours") hours = parseInt(args[++i], 10);
   else if (args[i] === "--heapsize") heapsize = parseInt(args[++i], 10);
   else repo = path.resolve(args[i]);
@@ -150,6 +162,22 @@ def run_until(end):
 
 `,
   measure("harness"),
+  // The boot loader (main.py) as the board runs it: loaded, then released
+  // before the firmware starts; what stays (interned names) counts as the
+  // firmware's.
+  `
+keep["boot"] = {"__name__": "hobguard_boot"}
+exec(open("/firmware/main.py").read(), keep["boot"])
+`,
+  // Twice: the first collection after a call that compiled source still
+  // finds some of that call's garbage reachable in this port.
+  measure("boot loader loaded"),
+  measure("boot loader loaded"),
+  `
+keep["boot"]["release"](keep["boot"])
+`,
+  measure("boot loader released"),
+  measure("boot loader released"),
   `
 import hobguard_fw.app, hobguard_fw.protocol
 keep["protocol"] = hobguard_fw.protocol
@@ -163,6 +191,52 @@ run_until(60000)
 `,
   measure("app started"),
 ];
+// The client's side of an update: the bundle streamed from the firmware's
+// files, never held whole (it is about as big as the heap).
+const UPDATE_HELPERS = `
+import os, hashlib, binascii
+def _files():
+    names = sorted(n for n in os.listdir("/lib/hobguard_fw") if n.endswith(".py"))
+    return [(n, os.stat("/lib/hobguard_fw/" + n)[6]) for n in names]
+def _head():
+    return json.dumps({"format": 1, "version": "9.9.9", "build": "heap", "files": [[n, s] for n, s in _files()]}).encode() + b"\\n"
+def _pieces(step):
+    buf = _head()
+    for name, _ in _files():
+        with open("/lib/hobguard_fw/" + name, "rb") as f:
+            while True:
+                more = f.read(step)
+                if not more:
+                    break
+                buf += more
+                while len(buf) >= step:
+                    yield buf[:step]
+                    buf = buf[step:]
+    if buf:
+        yield buf
+def _bundle():
+    digest = hashlib.sha256()
+    size = 0
+    for piece in _pieces(512):
+        digest.update(piece)
+        size += len(piece)
+    return size, binascii.hexlify(digest.digest()).decode()
+def _send(cmd, **args):
+    keep["id"] += 1
+    c = keep["client"]
+    c["sock"].send(c["session"].seal(keep["protocol"].request(keep["id"], cmd, **args)).encode())
+    run_until(keep["clock"].now + 20)
+def _update(share):
+    size, digest = _bundle()
+    _send("ota_begin", version="9.9.9", size=size, sha256=digest)
+    offset = 0
+    for piece in _pieces(keep["protocol"].OTA_CHUNK):
+        if offset >= size * share:
+            break
+        _send("ota_chunk", off=offset, data=binascii.b2a_base64(piece).decode().strip())
+        offset += len(piece)
+    return offset, size
+`;
 if (net) {
   // The test client's own objects are made (and measured) first, so that
   // "net_session" is the device's share of one connection.
@@ -171,6 +245,7 @@ import hobguard_fw.auth as _auth
 keep["client"] = {"session": _auth.Session(b"\\x5a" * 32, False, b"\\x01" * 32),
                   "reader": keep["protocol"].LineReader(keep["protocol"].MAX_LINE + _auth.OVERHEAD), "sock": None}
 `);
+  if (update) programs.push(UPDATE_HELPERS); // counted with the test client, not the update
   programs.push(measure("test client made"));
   programs.push(`
 keep["client"]["sock"] = keep["net"]["socket"].connect(("192.168.1.50", 7343))
@@ -181,9 +256,34 @@ assert keep["client"]["session"].open, "the client did not authenticate"
   programs.push(`run_until(keep["clock"].now + 60000)\n`);
   programs.push(measure("client authenticated"));
 }
+if (update) {
+  programs.push(`
+_sent, _size = _update(0.5)
+_rx = keep["app"].updater.rx
+assert _rx is not None and _rx.offset == _sent, "the update is not being received"
+_rx = None
+`);
+  programs.push(measure("update receiving"));
+  programs.push(`
+_send("ota_abort")
+assert keep["app"].updater is None and "hobguard_fw.ota" not in sys.modules, "the update code stayed"
+run_until(keep["clock"].now + 60000)
+`);
+  programs.push(measure("update dropped"));
+}
 for (let h = 1; h <= hours; h++) {
   programs.push(`run_until(${h * 3600000})\n`);
   programs.push(measure(`after ${h} h`));
+}
+if (update) {
+  // After the hours (at midnight nobody cooks): a whole update, up to the
+  // moment it is staged and the board is about to restart.
+  programs.push(`
+_sent, _size = _update(1.0)
+_send("ota_end")
+assert keep["app"].updater.staged == "9.9.9", "the update was not staged"
+`);
+  programs.push(measure("update staged"));
 }
 programs.push(`
 import micropython
@@ -214,10 +314,18 @@ report.firmware_max = report.max_after_start - stages["harness"];
 report.firmware_code = stages["firmware imported"] - stages["harness"];
 report.firmware_data_started = stages["app started"] - stages["firmware imported"];
 report.gc_total = gcTotal;
+// The boot loader's functions, held only until the firmware starts.
+report.boot_loader_held = stages["boot loader loaded"] - stages["boot loader released"];
 report.net = net;
 if (net) {
   report.net_session = stages["client authenticated"] - stages["test client made"];
   report.test_client = stages["test client made"] - stages["app started"];
+}
+report.update = update;
+if (update) {
+  report.update_receiving = stages["update receiving"] - stages["client authenticated"];
+  report.update_left = stages["update dropped"] - stages["client authenticated"];
+  report.update_staged = stages["update staged"] - stages["client authenticated"];
 }
 report.hours = hours;
 process.stdout.write(JSON.stringify(report) + "\n");
