@@ -29,7 +29,7 @@ MANIFEST_MAX = 1536  # bytes of the manifest line
 FILES_MAX = 24
 NAME_MAX = 40
 FILE_MAX = 65536
-BUNDLE_MAX = 192 * 1024
+BUNDLE_MAX = 256 * 1024  # the sources with their comments: 170 KB
 FLASH_MARGIN = 16 * 1024  # left free after staging, for settings and logs
 # A receive with no chunk for this long (the sender is gone) is dropped.
 IDLE_MS = 30000
@@ -126,7 +126,7 @@ def busy(hob):
 
 
 def _refuse(message):
-    raise core.HobError(protocol.E_STATE, message)
+    raise core.HobError(protocol.E_STATE, message[:160])
 
 
 def _good_name(name, sources_only):
@@ -301,7 +301,7 @@ class Updater:
 
     def _bad(self, message):
         self.drop()
-        raise core.HobError(protocol.E_UPDATE, message)
+        raise core.HobError(protocol.E_UPDATE, message[:160])
 
     def _take(self, rx, data):
         view = memoryview(data)

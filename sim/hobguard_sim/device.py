@@ -2,7 +2,11 @@
 
 `SimDevice` owns a virtual clock, the physics of every burner, a fake
 `machine` (the Board), a fake serial link, optionally the network link (a
-fake `network` module, real sockets), and the firmware's `App`. It
+fake `network` module, real sockets), and the firmware's `App`. With
+`flash=DIR` the board keeps its files in DIR and every boot runs the boot
+loader and the firmware found there, read afresh (flash.py), so an update
+over the air changes what runs after the restart; the firmware's flash
+writes then go through `Flash`, which can cut the power before any one. It
 jumps from one firmware wake-up to the next (the firmware says how long it
 may sleep), and from one scheduled action to the next: quiet periods cost
 nothing. Faults, resets and power loss are modelled here.
@@ -33,6 +37,7 @@ from hobguard_fw import wifi as fw_wifi
 
 from . import physics as phys
 from .fakes import Board, Clock, FakeLink, FakeNetwork, FakeTime, SimReset
+from .flash import FIRMWARE_DIR, Flash, FlashOp, PowerCut
 
 # Time from a reset until main.py runs again (boot ROM, MicroPython start,
 # imports). A G-level guess; the relays are de-energised meanwhile.
@@ -187,6 +192,8 @@ class SimDevice:
         listen: tuple[str, int] | None = None,
         key: bytes | None = None,
         virtual_wifi: bool = False,
+        flash: str | Path | None = None,
+        firmware: str | Path = FIRMWARE_DIR,
     ) -> None:
         candidate = fw_settings.defaults()
         candidate.update(settings or {})
@@ -195,6 +202,14 @@ class SimDevice:
             raise ValueError("invalid device settings: " + "; ".join(errors))
         self.settings = checked
         self.names = [b["id"] for b in checked["burners"]]
+        # The board's flash: its files, and the firmware started from them
+        # (a fresh folder gets the one in `firmware`, as deploy would put it).
+        self.flash: Flash | None = None
+        if flash is not None:
+            self.flash = Flash(flash)
+            if not self.flash.has_firmware():
+                self.flash.install(firmware)
+            root = self.flash.folder
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="hobguard-sim-")
             root = self._tmp.name
@@ -228,6 +243,14 @@ class SimDevice:
         self.frames: list[dict[str, Any]] = []
         self.keep_frames = True
         self.app: firmware_app.App | None = None
+        self.app_module: Any = firmware_app  # the module the running App comes from
+        # How long the power stays off after a cut at a flash operation, and
+        # who wants to know (called with the operation).
+        self.power_cut_ms = 2000
+        self.on_power_cut: Callable[[FlashOp], None] | None = None
+        # True while the board sits at the REPL: no copy of the firmware
+        # imports (main.py found nothing else to start).
+        self.stuck = False
         self.powered = True
         self._power_epoch = 0
         self.hung = False
@@ -251,7 +274,26 @@ class SimDevice:
         if self.network is not None:
             # Only the station interface is fake: the firmware's sockets are real.
             modules = {"network": self.network, "socket": socket, "select": select, "random_bytes": os.urandom}
-        self.app = firmware_app.App(self.board, self.time, self.link, root=str(self.root) + "/", network=modules)
+        module: Any = firmware_app
+        try:
+            if self.flash is not None:
+                module, again = self.flash.start()  # what main.py does
+                if module is None:
+                    # main.py resets the board when another copy is left to try.
+                    self.stuck = not again
+                    if again:
+                        self._reset("hard_reset")
+                    return
+            self.stuck = False
+            self.app_module = module
+            self.app = module.App(self.board, self.time, self.link, root=str(self.root) + "/", network=modules)
+        except PowerCut as cut:
+            self._power_cut(cut)
+            return
+        except Exception as err:  # app.main() on the board: report, open every relay, reset
+            module.fail(None, self.link, err)
+            self._reset("hard_reset")
+            return
         self.boots += 1
         self.next_step_ms = self.clock.ms
         for fn in self.hooks.boot:
@@ -353,6 +395,12 @@ class SimDevice:
     def _boot_if_current(self, epoch: int, cause: str) -> None:
         if epoch == self._power_epoch and self.powered:
             self._boot(cause)
+
+    def _power_cut(self, cut: PowerCut) -> None:
+        """The power went at a flash operation (Flash.cut_when)."""
+        if self.on_power_cut is not None:
+            self.on_power_cut(cut.op)
+        self.power_loss(self.power_cut_ms)
 
     def power_loss(self, duration_ms: int) -> None:
         """Power goes for duration_ms. A power loss while the power is
@@ -523,8 +571,11 @@ class SimDevice:
         except SimReset as reset:
             self._reset(reset.cause)
             return
+        except PowerCut as cut:
+            self._power_cut(cut)
+            return
         except Exception as err:  # a firmware bug: what main.py does on the board
-            firmware_app.fail(app, self.link, err)
+            self.app_module.fail(app, self.link, err)
             self._reset("hard_reset")
             return
         for fn in self.hooks.step:

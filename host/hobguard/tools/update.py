@@ -55,7 +55,7 @@ FORMAT = 1
 MANIFEST_MAX = 1536
 FILES_MAX = 24
 FILE_MAX = 65536
-BUNDLE_MAX = 192 * 1024
+BUNDLE_MAX = 256 * 1024
 # Chunks sent before the first is answered: enough to keep a Wi-Fi link
 # busy, few enough that the device's output queue (netlink.OUT_MAX) holds
 # every answer.
@@ -222,8 +222,9 @@ class Session:
     def _take(self, wait_s: float) -> None:
         if wait_s > 0:
             select.select([self.transport.fileno()], [], [], wait_s)
-        waiting = self.transport.in_waiting
-        data = self.transport.read(waiting) if waiting else b""
+        # read() also raises when the device closed the connection (it
+        # restarts): nothing waits out a timeout on a dead socket.
+        data = self.transport.read(max(1, self.transport.in_waiting))
         self._pending += data
         *lines, self._pending = self._pending.split(b"\n")
         for line in lines:
@@ -330,7 +331,6 @@ def run_update(
             )
         on_progress(Progress("building", device=device))
         bundle = build_bundle(package_dir, status.get("mpy"))
-        on_progress(Progress("sending", 0, bundle.size, device, bundle.version))
         slot = _send(session, bundle, device, on_progress)
     finally:
         session.close()
@@ -342,6 +342,7 @@ def _send(session: Session, bundle: Bundle, device: Any, on_progress: Callable[[
     begun = session.ask("ota_begin", version=bundle.version, size=bundle.size, sha256=bundle.sha256)
     if begun.get("t") != "ok":
         raise UpdateError(f"{device} refused the update: {refusal(begun)}. Nothing changed.")
+    on_progress(Progress("sending", 0, bundle.size, device, bundle.version))
     step = int(begun.get("chunk") or protocol.OTA_CHUNK)
     step = max(1, min(step, protocol.OTA_CHUNK))
     offsets = list(range(0, bundle.size, step))
