@@ -478,7 +478,7 @@ def test_a_power_cut_at_any_stage_leaves_a_working_board(updated_once, tmp_path,
     new = bundle_of(firmware_copy(tmp_path, "9.9.9"))
     where, expected = STAGES[stage]
     cuts: list[FlashOp] = []
-    dev.on_power_cut = cuts.append
+    dev.hooks.flash_cut.append(lambda t_ms, op: cuts.append(op))
     if isinstance(where, tuple):  # the n-th write into the copy's files
         target = max(1, round(_writes_into_files(new, protocol.OTA_CHUNK) * where[1]))
         where = _op("write", "ota/a/hobguard_fw/", target)
@@ -553,7 +553,7 @@ def _cut_before(updated_once: Path, tmp_path: Path, number: int, bundle: update.
     shutil.copytree(updated_once, folder / "flash")
     dev = board(folder)
     cuts: list[FlashOp] = []
-    dev.on_power_cut = cuts.append
+    dev.hooks.flash_cut.append(lambda t_ms, op: cuts.append(op))
     dev.flash.cut_when = lambda op: op.number == number
     host = Host(dev)
     try:

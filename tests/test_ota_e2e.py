@@ -206,3 +206,67 @@ def test_the_update_entity_says_why_the_hob_refused(served):
         lambda m: m.topic == "ota/hobguard/hob-ota/event" and m.json().get("reason") == "retained", 10, since=mark
     )
     assert json.dumps(device.truth()[1]["flame"]) == "true"
+
+
+# -- hobguard sim device --flash DIR ----------------------------------------------------------
+
+
+def sim_device(tmp_path: Path, flash: Path, key: Path, log: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hobguard.cli", "sim", "device", "--speed", str(SPEED), "--flash", str(flash),
+         "--listen", "127.0.0.1:0", "--key-file", str(key)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(tmp_path / log, "w"), text=True, cwd=REPO,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("quit\n")
+    proc.stdin.flush()
+    proc.wait(10)
+
+
+def ask_when_ready(url: str, key: bytes, cmd: str) -> dict:
+    """`cmd`'s reply once the simulated hob answers and its boot pulse is over."""
+    from hobguard.tools.update import Session
+
+    def answer():
+        session = Session(url, key, timeout_s=2)
+        try:
+            session.open()
+            state = session.ask("status", timeout_s=5).get("state") or {}
+            if any(b.get("cutting") for b in state.get("burners") or [{"cutting": True}]):
+                return None
+            return session.ask(cmd, timeout_s=5)
+        except OSError:
+            return None
+        finally:
+            session.close()
+
+    return wait_for(answer, 20, what="the simulated hob to answer, its boot pulse over")
+
+
+def test_sim_device_keeps_the_boards_files_in_its_flash_folder(tmp_path):
+    """`hobguard sim device --flash DIR`: the update lands in DIR, and a new
+    simulator started on the same DIR runs the updated firmware."""
+    key = key_file(tmp_path)
+    flash = tmp_path / "board"
+    proc, url = sim_device(tmp_path, flash, key, "first.log")
+    try:
+        assert (flash / "main.py").is_file() and (flash / "lib" / "hobguard_fw" / "app.py").is_file()
+        assert ask_when_ready(url, KEY, "hello")["fw"] == OLD
+        new = firmware_copy(tmp_path, "9.9.9")
+        done = hobguard("update", "--device", url, "--key-file", str(key), "--firmware", str(new))
+        assert done.returncode == 0, done.stderr
+    finally:
+        stop(proc)
+    marker = json.loads((flash / "hobguard_boot.json").read_text())
+    assert marker["run"] == "a" and marker["trial"] is None and marker["result"] == "confirmed"
+    assert "9.9.9" in (flash / "ota" / "a" / "hobguard_fw" / "__init__.py").read_text()
+    proc, url = sim_device(tmp_path, flash, key, "second.log")
+    try:
+        assert ask_when_ready(url, KEY, "hello")["fw"] == "9.9.9"
+    finally:
+        stop(proc)

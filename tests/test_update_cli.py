@@ -62,7 +62,7 @@ def test_a_bundle_is_a_manifest_line_then_the_files():
         ([("app.py", b"")], "1..65536"),
         ([("app.py", b"x" * (ota.FILE_MAX + 1))], "1..65536"),
         ([(f"m{i}.py", b"x") for i in range(ota.FILES_MAX + 1)], "at most 24"),
-        ([(f"m{i}.py", b"x" * 60000) for i in range(4)], "at most"),
+        ([(f"m{i}.py", b"x" * 60000) for i in range(5)], "at most"),
     ],
 )
 def test_a_bundle_the_device_would_refuse_is_not_built(files, words):

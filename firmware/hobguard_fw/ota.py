@@ -186,14 +186,14 @@ class Updater:
         core.HobError. `origin` is the network client, None for USB."""
         if cmd == "ota_status":
             return self.status()
+        if cmd == "ota_abort":
+            return self.abort(origin)
         if origin is None:
             _refuse(
                 "updates come only over the authenticated network link (hobguard update); over USB use hobguard deploy"
             )
         if cmd == "ota_begin":
             return self.begin(args, origin, now)
-        if cmd == "ota_abort":
-            return self.abort(origin)
         rx = self.rx
         if rx is None or rx.owner is not origin:
             _refuse("no update is being received on this connection: start with ota_begin")
@@ -446,9 +446,11 @@ class Updater:
         return None
 
     def abort(self, origin):
+        """Stop an update: the connection that sends it, or anyone at the
+        USB line (a person at the board) may; stopping is never unsafe."""
         rx = self.rx
         if rx is not None:
-            if rx.owner is not origin and not rx.owner.closed:
+            if origin is not None and rx.owner is not origin and not rx.owner.closed:
                 _refuse("the update being received belongs to another connection")
             self.drop()
             return {"aborted": "receiving"}

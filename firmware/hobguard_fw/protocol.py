@@ -38,14 +38,16 @@ COMMANDS = {
     # A person is at the hob now (a motion or occupancy sensor, through the
     # bridge): feeds the unattended-cooking guard; changes nothing else.
     "presence": {},
-    # Firmware updates (docs/updates.md). Only ota_status is answered on
-    # the USB line; the others only on the authenticated network link.
+    # Firmware updates (docs/updates.md): see NETWORK_ONLY.
     "ota_status": {},
     "ota_begin": {"version": ("text", True), "size": ("count", True), "sha256": ("word", True)},
     "ota_chunk": {"off": ("count", True), "data": ("word", True)},
     "ota_end": {},
     "ota_abort": {},
 }
+# Commands the USB line refuses: they carry or stage a new firmware, which
+# only the authenticated network link may do (docs/updates.md).
+NETWORK_ONLY = ("ota_begin", "ota_chunk", "ota_end")
 
 # Error codes a device answers with (t="err").
 E_FRAME = "bad_frame"  # no prefix, no checksum, or not one JSON object

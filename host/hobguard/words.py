@@ -165,6 +165,13 @@ def _quarantined(e: Mapping[str, Any]) -> str:
     )
 
 
+def _update(e: Mapping[str, Any]) -> str:
+    """How an install from Home Assistant's update entity ended."""
+    result = str(e.get("result") or "ended").replace("_", " ")
+    version = f" {e['version']}" if e.get("version") else ""
+    return f"UPDATE{version}: {result}" + (f" ({e['detail']})" if e.get("detail") else "")
+
+
 #: event_type -> its words. Device events (``protocol.EVENT_TYPES``) and the
 #: bridge's own (``protocol.BRIDGE_EVENT_TYPES``).
 EVENT_WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
@@ -185,6 +192,7 @@ EVENT_WORDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "lock": lambda e: "child lock " + ("ON: every burner cut" if e.get("locked") else "off"),
     "rejected": _rejected,
     "quarantined": _quarantined,
+    "update": _update,
 }
 
 _QUIET_FIELDS = ("t", "event_type", "seq", "_t_ms", "_heard")

@@ -455,6 +455,13 @@ _host("hello", "hello", "the read-only command: who it is", "hello")
 _host(
     "presence", "presence", "a person is at the hob now: feeds the unattended-cooking guard", "a person is at the hob"
 )
+_host(
+    "ota_status",
+    "ota_status",
+    "the read-only command: what firmware runs, how its last update ended",
+    "firmware status",
+)
+_host("ota_abort", "ota_abort", "stop a firmware update being received or staged (docs/updates.md)", "stop the update")
 
 
 # -- faults

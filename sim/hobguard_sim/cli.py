@@ -50,7 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a burner left out means the first one; 'quit' ends. With --listen HOST:PORT --key-file FILE the "
         "device also serves its network link (the firmware's own network code on real sockets, only the "
         "Wi-Fi interface simulated): the first line is then tcp://HOST:PORT (port 0: a free port, the "
-        "line shows which) and the pty path follows on the second.",
+        "line shows which) and the pty path follows on the second. The board keeps its files in a folder "
+        "(--flash DIR, default a temporary one) and every simulated boot runs the boot loader and the "
+        "firmware found there, so an update over the air (hobguard update) changes what runs after the "
+        "restart.",
     )
     dev.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     dev.add_argument("--trace", metavar="FILE", help="write the physical truth as JSON lines")
@@ -63,6 +66,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also serve the network link on this IPv4 address and port (0: any free port)",
     )
     dev.add_argument("--key-file", metavar="FILE", help="the device key for --listen (hobguard keygen)")
+    dev.add_argument(
+        "--flash",
+        metavar="DIR",
+        help="keep the board's files in DIR, laid out as on the board (a new DIR gets this hobguard's "
+        "firmware as hobguard deploy would put it; its own settings file is kept unless --settings is "
+        "given); default: a temporary folder",
+    )
     dev.add_argument(
         "--physics",
         metavar="FILE",
@@ -138,6 +148,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _device(args: argparse.Namespace) -> int:
+    import tempfile
     import tomllib
 
     from .device import SimDevice
@@ -147,9 +158,15 @@ def _device(args: argparse.Namespace) -> int:
     physics = None
     listen = None
     key = None
+    scratch = None
     try:
+        if args.flash is None:
+            scratch = tempfile.TemporaryDirectory(prefix="hobguard-flash-")
+        flash = Path(args.flash or scratch.name)  # pyright: ignore[reportOptionalMemberAccess]
         if args.settings:
             settings = json.loads(Path(args.settings).read_text())
+        elif (flash / "hobguard_settings.json").is_file():
+            settings = json.loads((flash / "hobguard_settings.json").read_text())  # the board keeps its own
         if args.physics:
             physics = tomllib.loads(Path(args.physics).read_text())
         if (args.listen is None) != (args.key_file is None):
@@ -159,7 +176,9 @@ def _device(args: argparse.Namespace) -> int:
 
             listen = _listen_address(args.listen)
             key = load_key(args.key_file)
-        device = SimDevice(settings=settings, burner_params=physics, seed=args.seed, listen=listen, key=key)
+        device = SimDevice(
+            settings=settings, burner_params=physics, seed=args.seed, listen=listen, key=key, flash=flash
+        )
         pty = PtyDevice(device, speed=args.speed, trace_path=args.trace, link_path=args.link)
     except (OSError, ValueError, tomllib.TOMLDecodeError) as err:
         print(f"hobguard sim device: {err}", file=sys.stderr)
@@ -170,7 +189,7 @@ def _device(args: argparse.Namespace) -> int:
     print(pty.path, flush=True)
     print(
         f"# simulated hob {device.app.device_id if device.app else ''} with burners {', '.join(device.names)}; "
-        f"speed x{args.speed:g}; type actions ({ACTIONS_HELP}; quit)",
+        f"speed x{args.speed:g}; flash {flash}; type actions ({ACTIONS_HELP}; quit)",
         file=sys.stderr,
         flush=True,
     )
@@ -182,6 +201,9 @@ def _device(args: argparse.Namespace) -> int:
         pass
     finally:
         pty.stop()
+        device.close()
+        if scratch is not None:
+            scratch.cleanup()
     return 0
 
 

@@ -79,6 +79,9 @@ class Hooks:
     command: list[Callable[[int, int, str, dict[str, Any]], None]] = field(default_factory=list)
     #: (t_ms, bytes): bytes from the host reach the serial line (a command, garbage, a pty's read).
     received: list[Callable[[int, bytes], None]] = field(default_factory=list)
+    #: (t_ms, operation): the power went just before this flash operation
+    #: (``device.flash.cut_when``); the ``power`` observers hear of it next.
+    flash_cut: list[Callable[[int, FlashOp], None]] = field(default_factory=list)
 
 
 #: Called with every SimDevice made in this process, once it is set up: how a
@@ -244,10 +247,8 @@ class SimDevice:
         self.keep_frames = True
         self.app: firmware_app.App | None = None
         self.app_module: Any = firmware_app  # the module the running App comes from
-        # How long the power stays off after a cut at a flash operation, and
-        # who wants to know (called with the operation).
+        # How long the power stays off after a cut at a flash operation.
         self.power_cut_ms = 2000
-        self.on_power_cut: Callable[[FlashOp], None] | None = None
         # True while the board sits at the REPL: no copy of the firmware
         # imports (main.py found nothing else to start).
         self.stuck = False
@@ -277,13 +278,14 @@ class SimDevice:
         module: Any = firmware_app
         try:
             if self.flash is not None:
-                module, again = self.flash.start()  # what main.py does
-                if module is None:
+                loaded, again = self.flash.start()  # what main.py does
+                if loaded is None:
                     # main.py resets the board when another copy is left to try.
                     self.stuck = not again
                     if again:
                         self._reset("hard_reset")
                     return
+                module = loaded
             self.stuck = False
             self.app_module = module
             self.app = module.App(self.board, self.time, self.link, root=str(self.root) + "/", network=modules)
@@ -398,8 +400,8 @@ class SimDevice:
 
     def _power_cut(self, cut: PowerCut) -> None:
         """The power went at a flash operation (Flash.cut_when)."""
-        if self.on_power_cut is not None:
-            self.on_power_cut(cut.op)
+        for fn in self.hooks.flash_cut:
+            fn(self.clock.ms, cut.op)
         self.power_loss(self.power_cut_ms)
 
     def power_loss(self, duration_ms: int) -> None:

@@ -47,7 +47,7 @@ class PowerCut(BaseException):
         self.op = op
 
 
-class FirmwareMissing(Exception):
+class FirmwareMissing(ValueError):
     """The folder holds no copy the boot loader could start."""
 
 
@@ -325,4 +325,3 @@ class FirmwareImporter:
         if parent is not None:
             setattr(parent, dotted.rsplit(".", 1)[1], module)
         return module
-
