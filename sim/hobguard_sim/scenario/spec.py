@@ -19,8 +19,11 @@ from ..physics import BurnerParams
 from ..times import TIME_HELP, TimeError, fmt_short
 from ..times import parse_time as _parse_time
 
-#: The scenario library shipped with the project.
-SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+_PACKAGE = Path(__file__).resolve().parent.parent
+#: The scenario library shipped with the project: hobguard_sim/library/ in an
+#: installed package (pyproject.toml ships sim/scenarios there), else the
+#: checkout's sim/scenarios/.
+SCENARIO_DIR = _PACKAGE / "library" if (_PACKAGE / "library").is_dir() else _PACKAGE.parent / "scenarios"
 
 TICKS_PERIOD = 1 << 30
 
