@@ -21,7 +21,7 @@ SETUP_STAMP := $(VENV)/.hobguard-setup
 WASM_STAMP := $(WASM_DIR)/node_modules/.hobguard-setup
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint format bench soak demo deploy flash wiring clean distclean
+.PHONY: help setup test lint format bench soak demo deploy flash dist addon wiring clean distclean
 
 help:
 	@echo "make setup    create .venv (pip install -e '.[dev]') and install the MicroPython WebAssembly port"
@@ -35,6 +35,8 @@ help:
 	@echo "make deploy   compile the firmware, copy it and the settings to a board: make deploy PORT=/dev/ttyUSB0 SETTINGS=my_settings.json"
 	@echo "              (SETTINGS=keep leaves the board's own settings; DEPLOY_ARGS=--dry-run shows the commands only)"
 	@echo "make flash    write a MicroPython image to a board: make flash PORT=/dev/ttyUSB0 FIRMWARE=image.bin"
+	@echo "make dist     build the wheel (dist/hobguard-VERSION-py3-none-any.whl): pip install / pipx install it"
+	@echo "make addon    put that wheel into homeassistant/addon/wheels/, for a local Home Assistant add-on (docs/addon.md)"
 	@echo "make wiring   redraw docs/wiring.svg from tools/wiring_svg.py"
 	@echo "make clean    remove build output and caches (distclean: also .venv and node_modules)"
 
@@ -98,6 +100,19 @@ deploy: setup
 
 flash: setup
 	$(BIN)/hobguard flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(FLASH_ARGS)
+
+# The package as users install it (docs/install.md); pip builds it in an
+# isolated environment with setuptools from the package index.
+dist: setup
+	rm -rf dist
+	$(PYTHON) -m pip wheel --disable-pip-version-check --no-deps -q -w dist .
+	@ls dist/*.whl
+
+# A local add-on builds its image from this wheel instead of PyPI's release.
+addon: dist
+	rm -f homeassistant/addon/wheels/*.whl
+	cp dist/hobguard-*.whl homeassistant/addon/wheels/
+	@echo "copy homeassistant/addon/ to the addons folder of Home Assistant (docs/addon.md)"
 
 wiring: setup
 	$(PYTHON) tools/wiring_svg.py docs/wiring.svg
