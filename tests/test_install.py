@@ -27,15 +27,17 @@ def test_the_command_its_help_and_its_version(fresh_install) -> None:
     done = fresh_install.run(str(fresh_install.hobguard), "--help")
     assert done.returncode == 0, done.stderr
     lines = {line.split()[0]: line for line in done.stdout.splitlines() if line.startswith("    ") and line.split()}
-    for command in ("bridge", "keygen", "settings", "deploy", "flash", "demo", "sim"):
+    for command in ("bridge", "keygen", "settings", "update", "deploy", "flash", "demo", "sim"):
         assert command in lines, f"{command} not in hobguard --help:\n{done.stdout}"
     # The commands of an extra that is not installed are listed, with a note.
     text = " ".join(done.stdout.split())
     assert text.count("[not installed: needs hobguard[device]]") == 2
     assert text.count("[not installed: needs hobguard[sim]]") == 2
-    assert "not installed" not in lines["bridge"] and "not installed" not in lines["keygen"]
+    assert not [c for c in ("bridge", "keygen", "settings", "update") if "not installed" in lines[c]]
     done = fresh_install.run(str(fresh_install.hobguard), "bridge", "--help")
     assert done.returncode == 0 and "--broker" in done.stdout and "--serial" in done.stdout, done.stderr
+    done = fresh_install.run(str(fresh_install.hobguard), "update", "--help")
+    assert done.returncode == 0 and "--device" in done.stdout, done.stderr
     done = fresh_install.run(str(fresh_install.hobguard), "--version")
     assert done.returncode == 0 and done.stdout.strip() == f"hobguard {hobguard_fw.VERSION}"
 
@@ -106,6 +108,7 @@ from pathlib import Path
 from hobguard import resources
 from hobguard.tools import deploy
 from hobguard_sim.scenario import spec
+from hobguard_sim import flash
 package, main = deploy.firmware_sources()
 root = Path("bundle")
 bundle = deploy.build_bundle(root, package, main, str(resources.firmware_dir() / resources.SETTINGS_EXAMPLE),
@@ -118,6 +121,7 @@ print(json.dumps({
     "library": sorted(p.name for p in spec.SCENARIO_DIR.glob("*.toml")),
     "bundle": bundle.files(),
     "build_dir": str(deploy.default_build_dir()),
+    "sim_firmware": str(flash.FIRMWARE_DIR),
 }))
 """
 
@@ -128,6 +132,7 @@ def test_the_package_carries_the_firmware_and_the_scenario_library(fresh_install
     seen = json.loads(done.stdout)
     site = str(fresh_install.venv / "lib")
     assert seen["firmware"].startswith(site) and seen["scenarios"].startswith(site)
+    assert seen["sim_firmware"] == seen["firmware"]  # the simulated board boots the installed firmware
     # The firmware exactly as in the repository: what deploy and update put on a board.
     firmware = REPO / "firmware"
     expected = {

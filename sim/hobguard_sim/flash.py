@@ -32,7 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+from hobguard import resources
+
+# The firmware folder laid out as on a board's source: the checkout's
+# firmware/, or the copy installed with hobguard (hobguard.resources).
+FIRMWARE_DIR = resources.firmware_dir()
 BOOT_LOADER = "main.py"
 PACKAGE = "hobguard_fw"
 
