@@ -45,6 +45,7 @@ def topic_id(rest: list[str]) -> str:
 
 GOOD = {
     "close": (b"CLOSE", None),
+    "on": (b"ON", None),
     "on_off": (b"ON", None),
     "minutes_or_zero": (b"20", None),
     "minutes": (b"10", None),
@@ -81,6 +82,7 @@ def test_a_good_payload_becomes_a_device_command(rest: list[str]) -> None:
         (["left", "fault", "clear"], b"CLEAR", "clear_fault", {"burner": "left"}),
         (["fault", "clear"], b"", "clear_fault", {}),
         (["firmware", "install"], b"install", "update", {}),
+        (["presence", "set"], b"ON", "presence", {}),
     ],
 )
 def test_command_mapping(rest: list[str], payload: bytes, cmd: str, args: dict) -> None:
@@ -173,6 +175,16 @@ BAD_BY_KIND["install"] = [
     (b"install 0.2.0", "bad_payload"),
     (b'{"install":true}', "bad_payload"),
 ]
+BAD_BY_KIND["on"] = [
+    (b"", "empty"),
+    (b" ON", "whitespace"),
+    (b"ON\n", "whitespace"),
+    (b"on", "bad_payload"),
+    (b"OFF", "bad_payload"),  # presence is an instant: there is no OFF
+    (b"true", "bad_payload"),
+    (b"1", "bad_payload"),
+    (b'{"presence":true}', "bad_payload"),
+]
 BAD_BY_KIND["minutes_or_zero"] = [(p, r) for p, r in BAD_BY_KIND["minutes"] if p != b"0"]
 
 BAD_CASES = [(rest, payload, reason) for rest in ALL_TOPICS for payload, reason in BAD_BY_KIND.get(kind_of(rest), [])]
@@ -211,7 +223,7 @@ def test_no_payload_can_open_gas_or_crash(payload: bytes) -> None:
         assert isinstance(result, (Command, Rejection))
         if isinstance(result, Command):
             assert result.device_cmd in {
-                "cut", "lock", "clear_fault", "timer_set", "timer_extend", "timer_cancel", "update"
+                "cut", "lock", "clear_fault", "timer_set", "timer_extend", "timer_cancel", "update", "presence"
             }  # fmt: skip
             if rest[-2:] == ["gas", "set"]:
                 assert payload == b"CLOSE" and result.device_cmd == "cut"
@@ -260,3 +272,13 @@ def test_a_mistyped_topic_is_told_the_right_one() -> None:
         assert isinstance(result, Rejection)
         if right:
             assert result.reason == "unknown_command" and f"did you mean {right}?" in result.detail
+
+
+def test_presence_says_why_off_is_refused() -> None:
+    """Presence is an instant ("a person is here now"), not a switch: OFF is
+    refused with words that say so, and a mistyped topic is pointed at it."""
+    result = check(["presence", "set"], b"OFF")
+    assert isinstance(result, Rejection) and result.reason == "bad_payload"
+    assert "no OFF" in result.detail
+    result = check(["presence"], b"ON")
+    assert isinstance(result, Rejection) and "did you mean presence/set?" in result.detail

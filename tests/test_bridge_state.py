@@ -278,3 +278,44 @@ def test_example_config_file_is_valid(tmp_path) -> None:
     }
     config = config_mod.build(bridge_namespace(), data, environ={})
     assert config.serial_ports and config.mqtt.host
+
+
+def test_the_unattended_countdown_and_the_guards_settings_are_in_the_device_state() -> None:
+    """`unattended_cut_in_s` as the device said it, `unattended_cut_at` on
+    the host's clock (steady within its jitter, moved by a presence), and
+    the guards' settings from the hello, checked: what a device did not say
+    or said wrong is null."""
+    hello = {"fw": "0.1.0", "burners": ["left", "right"], "unattended_min": 15, "flame_loss_cut": True}
+    counting = dict(FRAME, unattended_cut_in_s=600)
+    state = device_state(counting, hello, "/dev/ttyUSB0", NOW)
+    assert state["unattended_cut_in_s"] == 600
+    assert state["unattended_cut_at"] == "2026-11-24T18:40:00+01:00"
+    assert state["unattended_min"] == 15 and state["flame_loss_cut"] is True
+    # A heartbeat later the countdown is 10 s shorter (rounded up): the end stays put.
+    later = device_state(dict(FRAME, unattended_cut_in_s=591), hello, "p", NOW + timedelta(seconds=9.4), state)
+    assert later["unattended_cut_at"] == state["unattended_cut_at"]
+    # A presence restarts the count: the end moves.
+    moved = device_state(dict(FRAME, unattended_cut_in_s=900), hello, "p", NOW + timedelta(seconds=10), later)
+    assert moved["unattended_cut_at"] == "2026-11-24T18:45:10+01:00"
+    # Nothing burning, or the guard off: null, both.
+    idle = device_state(dict(FRAME, unattended_cut_in_s=None), hello, "p", NOW, moved)
+    assert idle["unattended_cut_in_s"] is None and idle["unattended_cut_at"] is None
+    # An older firmware (no such fields) and a device saying nonsense.
+    old = device_state(FRAME, {"fw": "0.0.9", "burners": ["left"]}, "p", NOW)
+    assert old["unattended_cut_in_s"] is None and old["unattended_cut_at"] is None
+    assert old["unattended_min"] is None and old["flame_loss_cut"] is None
+    for minutes, flame_loss in ((-1, "on"), (721, 1), ("15", None), (True, 0), (float("nan"), "true")):
+        bad = device_state(FRAME, dict(hello, unattended_min=minutes, flame_loss_cut=flame_loss), "p", NOW)
+        assert bad["unattended_min"] is None and bad["flame_loss_cut"] is None, (minutes, flame_loss)
+
+
+def test_a_bad_unattended_countdown_refuses_the_frame() -> None:
+    from hobguard.bridge.edge import state_problem
+
+    hello = {"device": "hob-1", "burners": ["left", "right"], "timer_max_min": 720}
+    assert state_problem(dict(FRAME, unattended_cut_in_s=840), hello) is None
+    assert state_problem(dict(FRAME, unattended_cut_in_s=None), hello) is None
+    for bad in (-1, 1e12, "840", True, float("nan"), [840]):
+        assert state_problem(dict(FRAME, unattended_cut_in_s=bad), hello) == (
+            "state: unattended_cut_in_s is not a number of seconds"
+        ), bad

@@ -100,6 +100,8 @@ def expected(suffix: str, payload: bytes, retain: bool) -> tuple[str, dict[str, 
         return ("cut", args) if text == "CLOSE" else None
     if action == "lock/set":
         return ("lock", {"on": text == "ON"}) if text in ("ON", "OFF") else None
+    if action == "presence/set":
+        return ("presence", {}) if text == "ON" else None
     if action in ("timer/set", "timer/extend"):
         if not _ASCII_NUMBER.match(text):
             return None  # digits of other scripts ("٥", "５") are refused too
@@ -116,6 +118,7 @@ def expected(suffix: str, payload: bytes, retain: bool) -> tuple[str, dict[str, 
 VALID = {
     "gas/set": [b"CLOSE"],
     "lock/set": [b"ON", b"OFF"],
+    "presence/set": [b"ON"],
     "timer/set": [b"0", b"1", b"20", b"720", b"0.5", b"1e2", b".5", b"+3"],
     "timer/extend": [b"1", b"10", b"2.5", b"720"],
     "timer/cancel": [b"", b"PRESS", b"1"],
@@ -223,7 +226,7 @@ def test_no_command_topic_can_open_gas(rig):
         for payload, _ in payloads(suffix, rng, 500):
             bridge._on_message(FakeMessage(f"{BASE}/{DEVICE}/{suffix}", payload))
     assert {cmd for cmd, _ in link.requests} <= {"cut", "lock", "timer_set", "timer_extend", "timer_cancel",
-                                                  "clear_fault"}  # fmt: skip
+                                                  "clear_fault", "presence"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,8 @@ GOOD_HELLO = {
     "timer_max_min": 720,
     "warn_before_s": 60,
     "heartbeat_s": 10,
+    "unattended_min": 15,
+    "flame_loss_cut": True,
 }
 
 
@@ -165,6 +167,7 @@ def good_state(device: Any) -> dict[str, Any]:
         "uptime_s": 12,
         "reset_cause": "power_on",
         "events_dropped": 0,
+        "unattended_cut_in_s": None,
         "burners": [
             {"id": b, "gas": "closed", "relay": "closed", "flame": "off", "tc_mv": 0.1, "timer_remaining_s": None,
              "left_on_cut_in_s": None, "last_cut_reason": None, "cutting": False, "fault": None}

@@ -44,7 +44,18 @@ HELLO = {
     "timer_max_min": 240,
     "warn_before_s": 60,
     "heartbeat_s": 10,
+    "unattended_min": 15,
+    "flame_loss_cut": True,
 }
+# What else a device may say hello with about its guards: an older firmware
+# says nothing, a misbehaving one says nonsense (the bridge publishes null).
+HELLO_GUARDS = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries({"unattended_min": st.sampled_from([0, 0.5, 10, 720]), "flame_loss_cut": st.booleans()}),
+    st.fixed_dictionaries(
+        {"unattended_min": st.sampled_from([-1, 721, "15", None, True]), "flame_loss_cut": st.sampled_from(["on", 1])}
+    ),
+)
 TOPICS = discovery.Topics("hobguard", HELLO["device"], "kitchen")
 CONFIGS = discovery.configs(TOPICS, HELLO, "homeassistant", discovery.FEATURES)  # every entity
 NOW = datetime(2026, 11, 24, 18, 30, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -175,6 +186,7 @@ def state_frames(draw: Any) -> dict[str, Any]:
         "uptime_s": draw(st.integers(0, 10**9)),
         "reset_cause": draw(st.one_of(maybe(), words(["power_on", "watchdog", "hard_reset", "soft_reset"]))),
         "events_dropped": draw(st.integers(0, 10**6)),
+        "unattended_cut_in_s": draw(st.one_of(maybe(), st.integers(0, 720 * 60))),
         "burners": [dict(draw(burner_frame), id=name) for name in names],
         **draw(st.one_of(st.just({}), network_frame)),  # a board with a network link, or not
     }
@@ -209,19 +221,25 @@ def check_entity(topic: str, config: dict, payloads: dict[str, dict], is_normal:
     return problems
 
 
-def published(frame: dict[str, Any]) -> dict[str, dict]:
-    """What the bridge publishes from `frame`: state topic → payload."""
-    out = {TOPICS.state: json.loads(json.dumps(device_state(frame, HELLO, "/dev/ttyUSB0", NOW)))}
+def published(frame: dict[str, Any], hello: dict[str, Any] | None = None) -> dict[str, dict]:
+    """What the bridge publishes from `frame` (from a device that said
+    `hello`): state topic → payload."""
+    said = {**HELLO, **(hello or {})} if hello is not None else HELLO
+    if hello == {}:  # an older firmware: no guard settings in its hello
+        said = {k: v for k, v in HELLO.items() if k not in ("unattended_min", "flame_loss_cut")}
+    out = {TOPICS.state: json.loads(json.dumps(device_state(frame, said, "/dev/ttyUSB0", NOW)))}
     for burner, state in burner_states(frame, NOW).items():
         out[TOPICS.burner_state(burner)] = json.loads(json.dumps(state))
     return out
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(frame=state_frames())
-def test_every_template_renders_what_home_assistant_takes_for_every_state(frame: dict[str, Any]) -> None:
+@given(frame=state_frames(), hello=HELLO_GUARDS)
+def test_every_template_renders_what_home_assistant_takes_for_every_state(
+    frame: dict[str, Any], hello: dict[str, Any]
+) -> None:
     assert edge.state_problem(frame, HELLO) is None, "the strategy must build frames the bridge lets through"
-    payloads = published(frame)
+    payloads = published(frame, hello)
     present = set(payloads)
     by_burner = {b["id"]: b for b in frame["burners"]}
     problems: list[str] = []
@@ -251,6 +269,43 @@ def test_no_timer_running_is_normal_and_quiet() -> None:
     payloads = published(frame)
     assert render(config["availability"][2]["value_template"], payloads[TOPICS.burner_state("left")]) == "online"
     assert render(config["value_template"], payloads[TOPICS.burner_state("left")]) == "2026-11-24T18:31:30+01:00"
+
+
+def test_the_unattended_countdown_is_quiet_while_nothing_counts() -> None:
+    """No unattended countdown (guard off, nothing burning): the duration is
+    unknown, the end time unavailable, nothing logged; while it counts, both
+    say when; the guard's settings show as the device said hello."""
+    frame = {
+        "t": "state", "device": HELLO["device"], "locked": False, "fault": None, "uptime_s": 5,
+        "reset_cause": "power_on", "events_dropped": 0, "unattended_cut_in_s": None,
+        "burners": [{"id": "left", "gas": "open", "relay": "closed", "flame": "on", "tc_mv": 11.2,
+                     "timer_remaining_s": None, "left_on_cut_in_s": None, "last_cut_reason": None,
+                     "cutting": False, "fault": None}],
+    }  # fmt: skip
+    cut_in = "homeassistant/sensor/hob-1a2b3c/unattended_cut_in/config"
+    cut_at = "homeassistant/sensor/hob-1a2b3c/unattended_cut_at/config"
+    payloads = published(frame)
+    for topic in (cut_in, cut_at):
+        assert check_entity(topic, CONFIGS[topic], payloads, True) == []
+    assert render(CONFIGS[cut_in]["value_template"], payloads[TOPICS.state]) == "None"  # unknown
+    assert render(CONFIGS[cut_at]["availability"][2]["value_template"], payloads[TOPICS.state]) == "offline"
+    frame["unattended_cut_in_s"] = 840
+    payloads = published(frame)
+    for topic in (cut_in, cut_at):
+        assert check_entity(topic, CONFIGS[topic], payloads, True) == []
+    assert render(CONFIGS[cut_in]["value_template"], payloads[TOPICS.state]) == "840"
+    assert render(CONFIGS[cut_at]["availability"][2]["value_template"], payloads[TOPICS.state]) == "online"
+    assert render(CONFIGS[cut_at]["value_template"], payloads[TOPICS.state]) == "2026-11-24T18:44:00+01:00"
+    guard = CONFIGS["homeassistant/sensor/hob-1a2b3c/unattended_min/config"]
+    flame_loss = CONFIGS["homeassistant/binary_sensor/hob-1a2b3c/flame_loss_cut/config"]
+    assert render(guard["value_template"], payloads[TOPICS.state]) == "15"
+    assert render(flame_loss["value_template"], payloads[TOPICS.state]) == "ON"
+    older = published(frame, {})  # a firmware from before the guards: unknown, not wrong
+    assert render(guard["value_template"], older[TOPICS.state]) == "None"
+    assert render(flame_loss["value_template"], older[TOPICS.state]) == "None"
+    off = published(frame, {"unattended_min": 0, "flame_loss_cut": False})
+    assert render(guard["value_template"], off[TOPICS.state]) == "0"
+    assert render(flame_loss["value_template"], off[TOPICS.state]) == "OFF"
 
 
 def test_the_rules_catch_what_home_assistant_logs() -> None:

@@ -26,10 +26,14 @@ MAX_PAYLOAD = 64
 # `<base>/<device>/<suffix>`, burner-level ones `<base>/<device>/<burner>/<suffix>`.
 # Payload kinds:  close: exactly "CLOSE";  on_off: exactly "ON" or "OFF";
 # minutes: a plain number, 0 < m <= timer_max_min;  minutes_or_zero: the
-# same or 0 (cancels);  any: any short UTF-8 payload;  install: exactly
-# "install". A command in BRIDGE_ACTIONS is the bridge's own job, not a
-# device command.
+# same or 0 (cancels);  any: any short UTF-8 payload;  on: exactly "ON";
+# install: exactly "install". A command in BRIDGE_ACTIONS is the bridge's
+# own job, not a device command.
 DEVICE_COMMANDS: dict[str, tuple[str, str]] = {
+    # A person is at the hob now (a motion or occupancy sensor): feeds the
+    # device's unattended-cooking guard (docs/guards.md). An instant, not a
+    # state: there is no OFF.
+    "presence/set": ("on", "presence"),
     "gas/set": ("close", "cut"),
     "lock/set": ("on_off", "lock"),
     "fault/clear": ("any", "clear_fault"),  # extension: clears every burner's cut fault
@@ -122,6 +126,12 @@ def parse_payload(kind: str, payload: bytes, timer_max_min: float) -> Any:
         return Rejection("bad_payload", "expected CLOSE")
     if kind == "install":
         return True if text == "install" else Rejection("bad_payload", "expected install")
+    if kind == "on":
+        if text == "ON":
+            return True
+        if text == "OFF":
+            return Rejection("bad_payload", "expected ON (a person is at the hob now); presence has no OFF")
+        return Rejection("bad_payload", "expected ON")
     if kind == "on_off":
         if text in ("ON", "OFF"):
             return text == "ON"

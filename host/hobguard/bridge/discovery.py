@@ -370,6 +370,79 @@ ENTITIES: list[Entity] = [
             "value_template": "{{ value_json.frames_refused }}",
         },
     ),
+    # -- per device: the guards (docs/guards.md) --------------------------------
+    Entity(
+        "device",
+        "button",
+        "presence",
+        {
+            # "I am here": a sign of a person for the unattended-cooking guard,
+            # which also takes back an unattended warning under way.
+            "name": "I am here",
+            "icon": "mdi:account-check",
+            "command_topic": "$cmd/presence/set",
+            "payload_press": "ON",
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "unattended_cut_in",
+        {
+            # Seconds until the unattended guard cuts, while it is on and a
+            # burner burns; unknown otherwise.
+            "name": "Unattended cut in",
+            "device_class": "duration",
+            "unit_of_measurement": "s",
+            "icon": "mdi:account-clock",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.unattended_cut_in_s }}",
+        },
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "unattended_cut_at",
+        {
+            "name": "Unattended cut at",
+            "device_class": "timestamp",
+            "icon": "mdi:account-clock",
+            "state_topic": "$state",
+            "value_template": "{{ value_json.unattended_cut_at or '%s' }}" % NO_TIME,
+        },
+        # Nothing counting down, no time: unavailable (as the timer's end).
+        availability=(_only_while("unattended_cut_at"),),
+    ),
+    Entity(
+        "device",
+        "sensor",
+        "unattended_min",
+        {
+            # The unattended guard's setting, from the device's hello: 0 = off.
+            "name": "Unattended guard",
+            "device_class": "duration",
+            "unit_of_measurement": "min",
+            "icon": "mdi:account-clock-outline",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ value_json.unattended_min }}",
+        },
+    ),
+    Entity(
+        "device",
+        "binary_sensor",
+        "flame_loss_cut",
+        {
+            # The flame-loss cut's setting, from the device's hello.
+            "name": "Flame-loss cut",
+            "icon": "mdi:fire-alert",
+            "entity_category": _DIAG,
+            "state_topic": "$state",
+            "value_template": "{{ {true: 'ON', false: 'OFF'}.get(value_json.flame_loss_cut, 'None') }}",
+            "payload_on": "ON",
+            "payload_off": "OFF",
+        },
+    ),
     # -- per device, on a board with a network link ----------------------------
     Entity(
         "device",

@@ -71,6 +71,8 @@ def state_problem(state: dict[str, Any], hello: dict[str, Any]) -> str | None:
         return "state: reset_cause is not a short code"
     if not _optional_number_in(state.get("events_dropped"), 0, COUNT_MAX):
         return "state: events_dropped is not a count"
+    if not _optional_number_in(state.get("unattended_cut_in_s"), 0, GUARD_MAX_S):
+        return "state: unattended_cut_in_s is not a number of seconds"
     # The network link's diagnostics (only on a board with a secrets file).
     if not _optional_token(state.get("wifi")):
         return "state: wifi is not a short word"

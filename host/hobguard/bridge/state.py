@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from hobguard_fw import protocol
+from hobguard_fw import protocol, settings_rules
 
 # A host-computed timer deadline moves only when it drifts more than this,
 # so Home Assistant's end-time sensor does not flicker with every state frame.
@@ -27,7 +27,9 @@ RSSI_JITTER_DB = 3
 # uptime_s is not published as such: it changes with every heartbeat, so the
 # retained state would be sent again every time. `booted_at` (host time of
 # the boot, from uptime_s) says the same and stays put.
-DEVICE_STATE_KEYS = ("locked", "fault", "reset_cause", "events_dropped")
+DEVICE_STATE_KEYS = ("locked", "fault", "reset_cause", "events_dropped", "unattended_cut_in_s")
+# The unattended guard's setting, as the settings check bounds it (minutes).
+UNATTENDED_MIN_RANGE = settings_rules._LIMITS["unattended_min"][1:]
 # The network link's diagnostics: in the device's state frames only on a
 # board with a secrets file (docs/protocol.md), and published only then.
 NETWORK_STATE_KEYS = ("wifi", "rssi", "net_clients", "net_auth_failures", "net_frames_refused")
@@ -59,6 +61,36 @@ def boot_time(uptime_s: Any, now: datetime, previous: str | None = None) -> str 
     return when.isoformat()
 
 
+def deadline(remaining: Any, now: datetime, before: str | None = None) -> str | None:
+    """When something `remaining` seconds from `now` happens, host time (ISO
+    8601 with offset), or None; `before` is kept while the new time is
+    within DEADLINE_JITTER_S of it."""
+    if not protocol.is_number(remaining) or not 0 <= remaining <= 1e8:
+        return None
+    when = (now + timedelta(seconds=remaining)).replace(microsecond=0)
+    if before:
+        try:
+            if abs((datetime.fromisoformat(before) - when).total_seconds()) < DEADLINE_JITTER_S:
+                return before
+        except ValueError:
+            pass
+    return when.isoformat()
+
+
+def guard_settings(hello: dict[str, Any]) -> dict[str, Any]:
+    """The guards' settings the device said hello with, for Home Assistant's
+    diagnostics: `unattended_min` (0: that guard is off) and
+    `flame_loss_cut`; None for what a device did not say (older firmware)
+    or said wrong (the bridge publishes nothing it has not checked)."""
+    minutes = hello.get("unattended_min")
+    low, high = UNATTENDED_MIN_RANGE
+    flame_loss = hello.get("flame_loss_cut")
+    return {
+        "unattended_min": minutes if protocol.is_number(minutes) and low <= minutes <= high else None,
+        "flame_loss_cut": flame_loss if isinstance(flame_loss, bool) else None,
+    }
+
+
 def has_network(frame: dict[str, Any]) -> bool:
     """Whether a device state frame comes from a board with a network link."""
     return "wifi" in frame
@@ -87,7 +119,11 @@ def device_state(
     while the new values are within their jitter)."""
     previous = previous or {}
     state = {key: frame.get(key) for key in DEVICE_STATE_KEYS}
-    state["booted_at"] = boot_time(frame.get("uptime_s"), now or local_now(), previous.get("booted_at"))
+    now = now or local_now()
+    state["booted_at"] = boot_time(frame.get("uptime_s"), now, previous.get("booted_at"))
+    # The unattended guard's countdown (device level), and when it ends.
+    state["unattended_cut_at"] = deadline(frame.get("unattended_cut_in_s"), now, previous.get("unattended_cut_at"))
+    state.update(guard_settings(hello))
     state["frames_refused"] = frames_refused
     state["fw"] = hello.get("fw")
     state["burners"] = list(hello.get("burners") or [])
@@ -109,19 +145,7 @@ def burner_states(
         if not isinstance(burner, dict) or not protocol.is_burner_id(burner.get("id")):
             continue
         state = {key: burner.get(key) for key in BURNER_STATE_KEYS}
-        remaining = burner.get("timer_remaining_s")
-        deadline = None
-        if isinstance(remaining, (int, float)) and protocol.is_number(remaining) and 0 <= remaining <= 1e8:
-            when = (now + timedelta(seconds=remaining)).replace(microsecond=0)
-            deadline = when.isoformat()
-            before = previous.get(burner["id"])
-            if before:
-                try:
-                    if abs((datetime.fromisoformat(before) - when).total_seconds()) < DEADLINE_JITTER_S:
-                        deadline = before
-                except ValueError:
-                    pass
-        state["timer_deadline"] = deadline
+        state["timer_deadline"] = deadline(burner.get("timer_remaining_s"), now, previous.get(burner["id"]))
         out[burner["id"]] = state
     return out
 
