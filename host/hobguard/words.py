@@ -15,6 +15,11 @@ Part of the base package: no simulator, no plotting.
 - :func:`cut_reason`, :func:`warning`, :func:`fault`, :func:`reset_cause` —
   one word of the vocabulary in words; unknown words (a newer device) come
   back as they are.
+- :func:`notification` — a cut, warning, warning taken back or fault as a
+  notification for a phone: title, message and level. Home Assistant's
+  notification blueprint says exactly the same (its words are generated
+  from the tables here by ``tools/blueprint_words.py``, and
+  ``tests/test_blueprints.py`` renders it against this function).
 """
 
 from __future__ import annotations
@@ -34,6 +39,13 @@ __all__ = [
     "warning",
     "fault",
     "reset_cause",
+    "SIGN_WORDS",
+    "WARNING_ADVICE",
+    "FAULT_ADVICE",
+    "FLAME_LOST_DETAIL",
+    "FLAME_LOST_CALM",
+    "QUIET_CUTS",
+    "notification",
 ]
 
 #: Why a burner was cut (``protocol.CUT_REASONS``), completing "cut: ...".
@@ -66,6 +78,42 @@ FAULT_WORDS = {
     "cut_failed": "a cut did not put the flame out",
     "crash": "the firmware crashed and restarted",
 }
+
+#: The sign of a person that took an unattended warning back
+#: (``warning_cancelled``'s ``sign``), completing "no cut: ...".
+SIGN_WORDS = {
+    "presence": "someone was seen at the hob",
+    "button": "the button was pressed",
+    "lit": "a burner was lit",
+    "turned": "a knob was turned",
+    "timer": "a timer was set",
+}
+
+#: What a person can do about a warning with a burner (a cut follows unless
+#: something takes it back), by its reason.
+WARNING_ADVICE = {
+    "timer": "Extend the timer to keep cooking.",
+    "left_on": "Set a timer to keep cooking.",
+    "unattended": "Press the hob's button, or say you are here, to keep cooking.",
+}
+
+#: What to do about a fault, by its code.
+FAULT_ADVICE = {
+    "cut_failed": "Gas may still be flowing: turn the knob off by hand and have the hob checked.",
+    "sensor": "Timers and remote cuts still work; the guards cannot watch that burner.",
+}
+
+#: A flame-loss cut, calmly: a knob turned off looks the same at the
+#: thermocouple, and is cut too (harmlessly). The device's own words
+#: (its ``detail``), and what they mean for the cook.
+FLAME_LOST_DETAIL = "the flame went out; gas cut to be sure"
+FLAME_LOST_CALM = (
+    "Nothing to do if you turned it off. If not, it went out by itself (a draught, a pot boiling over) "
+    "and its gas is shut: relight it when you are ready."
+)
+
+#: Cuts someone asked for: information, not an alarm.
+QUIET_CUTS = ("timer", "remote", "button", "lock")
 
 #: Reset causes the firmware reports (boot event, state).
 RESET_CAUSE_WORDS = {
@@ -218,3 +266,66 @@ def label(message: Mapping[str, Any]) -> str:
         return "lock on" if message.get("locked") else "lock off"
     reason = message.get("reason")
     return f"{kind}: {reason}" if reason else str(kind)
+
+
+def _burner_name(burner: Any) -> str:
+    """'Left', 'Back left' — or 'The hob' for an event about the whole hob."""
+    return str(burner).replace("_", " ").capitalize() if burner else "The hob"
+
+
+def notification(e: Mapping[str, Any]) -> dict[str, str] | None:
+    """A cut, warning, warning taken back or fault as a notification: a
+    dict with ``title``, ``message`` and ``level`` (``info``, ``warning``,
+    ``alarm``); None for the other events. ``e`` is an event as the bridge
+    publishes it (with ``device``)."""
+    kind = e.get("event_type")
+    device = e.get("device") or "hob"
+    burner = e.get("burner")
+    where = _burner_name(burner)
+    reason = e.get("reason")
+    on = " " + str(burner).replace("_", " ") if burner else ""
+    if kind == "cut" and reason == "flame_lost":
+        detail = e.get("detail") or FLAME_LOST_DETAIL
+        return {
+            "title": f"Hob {device}:{on} flame out, gas cut",
+            "message": f"{where}: {detail}. {FLAME_LOST_CALM}",
+            "level": "info",
+        }
+    if kind == "cut":
+        return {
+            "title": f"Hob {device}:{on} gas cut",
+            "message": f"{where}: gas cut: {cut_reason(reason)}.",
+            "level": "info" if reason in QUIET_CUTS else "warning",
+        }
+    if kind == "warning" and burner:
+        advice = WARNING_ADVICE.get(reason, "") if isinstance(reason, str) else ""
+        return {
+            "title": f"Hob {device}:{on} gas cut in {e.get('cut_in_s')} s",
+            "message": f"{where}: {warning(reason)}." + (f" {advice}" if advice else ""),
+            "level": "warning",
+        }
+    if kind == "warning":
+        errors = "; ".join(str(x) for x in e.get("errors") or [])
+        said = warning(reason) + (f": {errors}" if errors else "") + "."
+        return {
+            "title": f"Hob {device}: check its set-up",
+            "message": said[:1].upper() + said[1:],
+            "level": "warning",
+        }
+    if kind == "warning_cancelled":
+        sign = e.get("sign")
+        said = f", {_word(SIGN_WORDS, sign)}" if sign else ""
+        return {
+            "title": f"Hob {device}:{on} warning taken back",
+            "message": f"{where}: no cut{said}.",
+            "level": "info",
+        }
+    if kind == "fault":
+        detail = f" ({e['detail']})" if e.get("detail") else ""
+        advice = FAULT_ADVICE.get(reason, "") if isinstance(reason, str) else ""
+        return {
+            "title": f"Hob {device}: FAULT{on}",
+            "message": f"{where}: {fault(reason)}{detail}." + (f" {advice}" if advice else ""),
+            "level": "alarm",
+        }
+    return None
