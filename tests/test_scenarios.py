@@ -33,6 +33,8 @@ REQUIRED = {
     "turn_down_steep",
     "flicker",
     "unattended",
+    "unattended_presence",
+    "unattended_signs",
 }
 
 MINIMAL = """
