@@ -27,6 +27,7 @@ BENCHMARKS = {
     "sim_speed": "sim_speed",
     "gas_off": "gas_off",
     "flame_loss": "flame_loss",
+    "flame_loss_firmware": "flame_loss_firmware",
     "footprint": "footprint",
     "latency": "latency",
     "bridge_load": "bridge_load",

@@ -516,3 +516,12 @@ def test_every_sign_the_firmware_gives_has_words() -> None:
     signs = set(re.findall(r'_person\(now, "([a-z_]+)"\)', core))
     assert signs == {"presence", "button", "lit", "turned", "timer"}
     assert signs <= set(words.SIGN_WORDS)
+
+
+def test_the_card_in_the_docs_is_the_card_in_the_repository() -> None:
+    import yaml
+
+    text = (REPO / "docs" / "home-assistant.md").read_text()
+    section = text[text.index("## A dashboard card") :]
+    block = section[section.index("```yaml\n") + 8 : section.index("```", section.index("```yaml\n") + 8)]
+    assert yaml.safe_load(block) == yaml.safe_load(CARD.read_text())

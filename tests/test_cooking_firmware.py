@@ -29,115 +29,16 @@ from hobguard_fw import protocol
 from hobguard_sim.cooking import EDGE_KINDS, Session, edge_session, random_session
 from hobguard_sim.device import SimDevice
 from hobguard_sim.physics import INF
+from hobguard_sim.sessions import START_S, Played, play
 
 SECOND = 1000
 MINUTE = 60 * SECOND
 BOUND_S = 5.0
-START_S = 5.0  # the boot pulse is over: sessions begin here
 SESSIONS_FAST = 300
 EDGE_FAST = 40
 
 
 # ------------------------------------------------------- random sessions
-
-
-class Played:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.cuts: list[tuple[float, str, bool]] = []  # (s, reason, flame burning then)
-        self.flame_out_at: float | None = None
-        self.gas_at_loss = False
-        self.valve_closed_at: float | None = None
-        self.events: list[dict] = []
-
-
-def _act(model, kind: str, t: float, a: float, b: float) -> None:
-    t = max(t, model.t)
-    if kind == "ignite":
-        model.press_knob(t)
-    elif kind == "turn":
-        model.turn(t, a, ramp_s=b)
-    elif kind == "draught":
-        model.draught(t, a, severity=b)
-    elif kind == "blowout":
-        model.blow_out(t)
-    elif kind == "boilover":
-        model.boil_over(t)
-    elif kind == "off":
-        model.turn_off(t)
-    else:
-        raise ValueError(kind)
-
-
-def play(session: Session, settings: dict | None = None) -> Played:
-    """The session on the left burner of a SimDevice with default settings
-    (and `settings`)."""
-    out = Played(session)
-    dev: SimDevice
-
-    def on_frame(frame: dict) -> None:
-        if frame.get("t") != "evt":
-            return
-        out.events.append(frame)
-        if frame.get("event_type") == "cut" and frame.get("burner") == "left":
-            truth = dev.truth()[0]
-            out.cuts.append((dev.clock.ms / 1000.0, frame["reason"], bool(truth["flame"])))
-
-    dev = SimDevice(
-        settings=settings,
-        burner_params={"left": session.params.to_dict()},
-        seed=session.seed,
-        ticks_offset=session.ticks0,
-        on_frame=on_frame,
-    )
-    dev.keep_frames = False
-    model = dev.physics.models[0]
-    dev.run_until(int(START_S * 1000))
-    flame_was = False
-    for act in sorted(session.actions, key=lambda a: a.t):
-        dev.run_until(int((START_S + act.t) * 1000))
-        at = max(START_S + act.t, model.t)  # (the ADC reads of the last step)
-        model.advance(at)
-        if flame_was and not model.flame and out.flame_out_at is None:
-            out.flame_out_at = _flame_out_time(model, at)  # the magnet let go since
-        burning = model.flame
-        _act(model, act.kind, at, act.a, act.b)
-        if burning and not model.flame and out.flame_out_at is None:
-            out.flame_out_at = at
-        flame_was = model.flame
-    dev.run_until(int((START_S + session.end) * 1000))
-    end = max(START_S + session.end, model.t)
-    model.advance(end)
-    if flame_was and not model.flame and out.flame_out_at is None:
-        out.flame_out_at = _flame_out_time(model, end)
-    if out.flame_out_at is not None:
-        loss = session.loss
-        off = (
-            loss is not None
-            and loss.kind == "off"
-            and abs(max(START_S + loss.t, out.flame_out_at) - out.flame_out_at) < 0.01
-        )
-        off = off and not any(
-            kind == "magnet_drop" and t < out.flame_out_at for t, kind in model.events if t > out.flame_out_at - 0.01
-        )
-        drops = [t for t, kind in model.events if kind == "magnet_drop" and t >= out.flame_out_at - 1e-9]
-        out.gas_at_loss = not off and bool(drops) and drops[0] > out.flame_out_at + 1e-6
-        if off:
-            out.valve_closed_at = out.flame_out_at
-        elif drops:
-            out.valve_closed_at = drops[0]
-    dev.close()
-    return out
-
-
-def _flame_out_time(model, t: float) -> float:
-    """The flame went out at or before t (it was burning at the last action):
-    at the latest magnet drop or knob release up to t."""
-    best = -INF
-    for te, kind in model.events:
-        if kind in ("magnet_drop", "knob_release") and te <= t:
-            best = max(best, te)
-    return best
 
 
 def judge(out: Played) -> list[str]:
