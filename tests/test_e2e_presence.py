@@ -5,8 +5,8 @@ time scaled by --speed) with a short `unattended_min` in its settings.
 The presence message is the one Home Assistant's presence blueprint sends
 (rendered by tests/ha_runtime.py from homeassistant/blueprints/…/
 presence.yaml), published on the broker; during the warning it takes the
-warning back (`warning_cancelled` on MQTT). A retained or malformed one is
-refused and changes nothing. Without presence, the cut comes with reason
+warning back (`warning_cancelled` on MQTT). During the next warning a
+retained or malformed one is refused and changes nothing. Without presence, the cut comes with reason
 `unattended`, a full warning after the warning. The notification blueprint
 then says every one of these real events in hobguard's words.
 """
@@ -71,13 +71,6 @@ def test_presence_over_mqtt_takes_the_warning_back_and_without_it_the_guard_cuts
     assert (warned["burner"], warned["reason"], warned["cut_in_s"]) == ("left", "unattended", WARN_S)
     topic, payload, retain = presence_from_the_blueprint(rig.base)
     assert topic == rig.topic(DEV, "presence", "set") and payload == "ON" and retain is False
-    # A retained presence and a wrong payload are refused and change nothing.
-    refused = rig.send(DEV, "presence/set", "ON", retain=True)
-    assert rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=refused)["reason"] == "retained"
-    refused = rig.send(DEV, "presence/set", "OFF")
-    bad = rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=refused)
-    assert bad["reason"] == "bad_payload" and "no OFF" in bad["detail"]
-    assert not [e for e in rig.events(DEV, mark) if e["event_type"] == "warning_cancelled"]
     sent = rec.mark()
     rec.publish(topic, payload, retain=retain)
     cancelled = rig.wait_event(DEV, lambda e: e["event_type"] == "warning_cancelled", since=sent)
@@ -97,6 +90,12 @@ def test_presence_over_mqtt_takes_the_warning_back_and_without_it_the_guard_cuts
         timeout=20,
         what="the second warning",
     )
+    # During it, a retained presence and a wrong payload are refused and change nothing.
+    refused = rig.send(DEV, "presence/set", "ON", retain=True)
+    assert rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=refused)["reason"] == "retained"
+    refused = rig.send(DEV, "presence/set", "OFF")
+    bad = rig.wait_event(DEV, lambda e: e["event_type"] == "rejected", since=refused)
+    assert bad["reason"] == "bad_payload" and "no OFF" in bad["detail"]
     cut = rec.wait(
         lambda m: m.topic == rig.topic(DEV, "event") and m.json()["event_type"] == "cut",
         since=sent,
@@ -109,6 +108,8 @@ def test_presence_over_mqtt_takes_the_warning_back_and_without_it_the_guard_cuts
     assert WARN_S - 8 <= gap_s <= WARN_S + 12, gap_s
     cuts = [e for e in rig.events(DEV, mark) if e["event_type"] == "cut"]
     assert len(cuts) == 1, "no cut during the warning that presence took back"
+    taken_back = [e for e in rig.events(DEV, mark) if e["event_type"] == "warning_cancelled"]
+    assert len(taken_back) == 1, "the retained and the wrong presence took nothing back"
     state = rig.wait_burner(DEV, "left", lambda s: s["last_cut_reason"] == "unattended", since=sent).json()
     assert state["relay"] == "open" or state["gas"] == "closed"
 
