@@ -32,13 +32,18 @@ def test_command_latency_publish_to_relay_open(hob, record_property) -> None:
         return command_done(*args, **kwargs)
 
     rig.bridge._command_done = timed
-    mark = 0
+    after_open = 0
     for _ in range(CUTS):
-        # The previous cut pulse is over: the relay is closed again.
-        rig.wait_burner(dev, "left", lambda s: s["relay"] == "closed" and not s["cutting"], since=mark)
+        # The previous cut pulse is over: the relay is closed again. Only a
+        # state published after the last relay-open one says so (a heartbeat
+        # sent before the device read the last CLOSE would say it too soon,
+        # and a CLOSE sent during the pulse may change nothing the bridge
+        # would publish again).
+        rig.wait_burner(dev, "left", lambda s: s["relay"] == "closed" and not s["cutting"], since=after_open)
         mark = rec.mark()
         sent_at = rec.publish(rig.topic(dev, "left", "gas", "set"), "CLOSE")
-        seen = rec.wait(lambda m: m.topic == topic and m.json()["relay"] == "open", 10, since=mark, what="relay open")
+        seen = rec.wait(lambda m: m.topic == topic and m.json()["relay"] == "open", 20, since=mark, what="relay open")
+        after_open = seen.index + 1
         latencies.append((seen.at - sent_at) * 1000)
         replies.append((replied_at[-1] - sent_at) * 1000)
     assert len(latencies) == CUTS and all(lat > 0 for lat in latencies)
