@@ -199,8 +199,19 @@ def test_a_device_id_the_bridge_refuses_is_refused(tmp_path, capsys, device_id):
     assert code == 1
     assert (
         '  - device_id: "" (made from the chip id) or 1 to 32 characters of a-z, 0-9, _ and -, starting with a '
-        "letter or digit, not " + json.dumps(device_id)[:21] in err
+        'letter or digit, other than "bridge", not ' + json.dumps(device_id)[:21] in err
     )
+
+
+@pytest.mark.parametrize("device_id", protocol.RESERVED_DEVICE_IDS)
+def test_a_reserved_device_id_is_refused_as_the_bridge_would(tmp_path, capsys, device_id):
+    # The bridge quarantines a hello with this id (protocol.hello_problem):
+    # the settings check says so before the board ever runs it.
+    assert protocol.is_device_id(device_id)
+    assert protocol.hello_problem({"proto": protocol.PROTOCOL_VERSION, "device": device_id}) is not None
+    code, out, err = check(tmp_path, capsys, {"device_id": device_id})
+    assert code == 1
+    assert "device_id" in err and "not " + json.dumps(device_id) in err
 
 
 @pytest.mark.parametrize("device_id", ["", "hob", "kitchen-hob_2", "0", "a" * 32])

@@ -6,7 +6,7 @@
 # (see settings.validate), so its code does not hold the heap all day.
 import json
 
-from hobguard_fw.protocol import is_burner_id, is_device_id, is_number
+from hobguard_fw.protocol import RESERVED_DEVICE_IDS, is_burner_id, is_device_id, is_number
 
 # key -> (type, low, high). Types: "int", "num", "bool", "str".
 _LIMITS = {
@@ -104,9 +104,12 @@ def _expected(key, value):
             return None
         return "one of " + ", ".join([_show(name) for name in CHIPS])
     if key == "device_id":
-        if value == "" or is_device_id(value):
+        if value == "" or (is_device_id(value) and value not in RESERVED_DEVICE_IDS):
             return None
-        return '"" (made from the chip id) or 1 to 32 characters of a-z, 0-9, _ and -, starting with a letter or digit'
+        return (
+            '"" (made from the chip id) or 1 to 32 characters of a-z, 0-9, _ and -, starting with a letter or digit, '
+            "other than " + ", ".join([_show(name) for name in RESERVED_DEVICE_IDS])
+        )
     kind, low, high = _LIMITS[key]
     if kind == "bool":
         return None if isinstance(value, bool) else "true or false"

@@ -1,5 +1,5 @@
-"""Old import path of hobguard.bridge.netlink, kept for the simulator's
-command line and its tests until they import the new one."""
+"""Old import path of hobguard.bridge.netlink, kept for code outside this
+project written against it (README, "Migration notes"); nothing here imports it."""
 
 from .bridge.netlink import *  # noqa: F403
 from .bridge.netlink import NetTransport as NetTransport
