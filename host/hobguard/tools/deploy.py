@@ -28,6 +28,7 @@ watchdog would reset the board in the middle of the copy.
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import importlib.util
 import json
@@ -38,13 +39,16 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hobguard_fw import protocol
+from hobguard_fw import SECRETS_FILE, protocol
 from hobguard_fw.settings import SETTINGS_FILE
+from hobguard_fw.wifi import DEFAULT_PORT as DEFAULT_NET_PORT
 
 from .. import extras, resources, words
+from . import provision
 
 # -- flash: MicroPython images ------------------------------------------------
 
@@ -591,9 +595,18 @@ def probe_argv(port: str, python: str = sys.executable) -> list[str]:
     return mpremote_argv(port, "exec", PROBE_CODE, python=python)
 
 
-def upload_argvs(port: str, bundle: Bundle, python: str = sys.executable) -> list[list[str]]:
+def upload_argvs(
+    port: str,
+    bundle: Bundle,
+    python: str = sys.executable,
+    *,
+    secrets: str | None = None,
+    remove_secrets: bool = False,
+) -> list[list[str]]:
     """Copy the bundle: the package first, main.py last, so a board that loses
-    power half-way never runs a new main.py against an old package."""
+    power half-way never runs a new main.py against an old package. `secrets`:
+    a local file to copy as the board's secrets file; `remove_secrets`:
+    remove the board's secrets file (without either it is left alone)."""
     root = bundle.root
     argvs = [
         mpremote_argv(port, "run", str(root / PREPARE_SCRIPT), python=python),
@@ -601,9 +614,21 @@ def upload_argvs(port: str, bundle: Bundle, python: str = sys.executable) -> lis
     ]
     if bundle.settings:
         argvs.append(mpremote_argv(port, "fs", "cp", str(root / SETTINGS_FILE), ":" + SETTINGS_FILE, python=python))
+    if secrets is not None:
+        argvs.append(mpremote_argv(port, "fs", "cp", secrets, ":" + SECRETS_FILE, python=python))
+    elif remove_secrets:
+        argvs.append(mpremote_argv(port, "exec", provision.REMOVE_CODE, python=python))
     if bundle.main:
         argvs.append(mpremote_argv(port, "fs", "cp", str(root / "main.py"), ":main.py", python=python))
     return argvs
+
+
+# Where a dry run's command list shows the temporary secrets file.
+SECRETS_PLACEHOLDER = "SECRETS_TMP.json"
+
+
+def id_probe_argv(port: str, python: str = sys.executable) -> list[str]:
+    return mpremote_argv(port, "exec", provision.ID_PROBE_CODE, python=python)
 
 
 def restart_argv(port: str, python: str = sys.executable) -> list[str]:
@@ -764,7 +789,32 @@ def chip_mismatch(settings_path: str, settings_chip: str, board: MicroPythonVers
     )
 
 
+def _wifi_usage_problem(args) -> str | None:
+    if getattr(args, "wifi_password", None) is not None:
+        return (
+            "the Wi-Fi password is never taken from the command line (other users and the shell history see it): "
+            f"use --wifi-password-file FILE, the environment variable {provision.PASSWORD_ENV}, or the prompt"
+        )
+    if args.wifi_ssid is None:
+        given = [
+            name
+            for name, value in (
+                ("--wifi-password-file", args.wifi_password_file),
+                ("--key-file", args.key_file),
+                ("--wifi-port", args.wifi_port != DEFAULT_NET_PORT),
+            )
+            if value
+        ]
+        if given:
+            return f"{', '.join(given)} only go with --wifi-ssid NAME (the network the board joins)"
+    return None
+
+
 def cmd_deploy(args) -> int:
+    problem = _wifi_usage_problem(args)
+    if problem:
+        print(f"hobguard deploy: {problem}", file=sys.stderr)
+        return 2
     if args.settings is None and not args.keep_settings:
         # `hobguard deploy --port PORT` is a contract (docs/contract.md): it
         # keeps working, as --keep-settings, and says so plainly.
@@ -775,11 +825,71 @@ def cmd_deploy(args) -> int:
             file=sys.stderr,
         )
         args.keep_settings = True
+    if args.wifi_ssid is None and not args.no_wifi:
+        print(
+            f"hobguard deploy: note: no --wifi-ssid given, so the board's /{SECRETS_FILE} (its Wi-Fi and key), "
+            "if it has one, is left as it is. To set it: --wifi-ssid NAME; to remove it: --no-wifi.",
+            file=sys.stderr,
+        )
     try:
         return _deploy(args)
-    except DeployError as err:
+    except (DeployError, provision.ProvisionError) as err:
         print(f"hobguard deploy: {err}", file=sys.stderr)
         return err.exit_status
+
+
+@dataclass
+class WifiPlan:
+    """The secrets file deploy writes, before the device id (and so perhaps
+    the key) is known. Its repr shows no secret."""
+
+    secrets: dict = field(repr=False)  # checked; "key" is a stand-in until key_hex is set
+    password_source: str
+    key_file: Path | None  # None: the default for the device id, once known
+    key_hex: str | None = field(default=None, repr=False)
+    key_created: bool = False
+
+
+def plan_wifi(args) -> WifiPlan:
+    """Read the password and check every field with the firmware's rules,
+    before anything touches the board. An existing key file is read now
+    (a bad one stops here); a missing one is made only just before the copy."""
+    password = provision.read_password(args.wifi_password_file)
+    secrets = provision.check_secrets(args.wifi_ssid, password.text, args.wifi_port)
+    plan = WifiPlan(secrets, password.source, Path(args.key_file).expanduser().absolute() if args.key_file else None)
+    if plan.key_file is not None and plan.key_file.exists():
+        plan.key_hex = provision.read_key(plan.key_file)
+        plan.secrets = provision.check_secrets(args.wifi_ssid, password.text, args.wifi_port, plan.key_hex)
+    return plan
+
+
+def _settle_key(plan: WifiPlan, device_id: str, dry_run: bool) -> None:
+    """Choose the key file (the default needs the device id), read it, or make it."""
+    if plan.key_file is None:
+        plan.key_file = provision.default_key_file(device_id)
+    if plan.key_hex is None and plan.key_file.exists():
+        plan.key_hex = provision.read_key(plan.key_file)
+    if plan.key_hex is not None:
+        print(f"key: {plan.key_file} (used as it is)")
+        if not provision.key_is_private(plan.key_file):
+            print(f"warning: {plan.key_file} can be read by others: chmod 600 {shlex.quote(str(plan.key_file))}")
+        return
+    if dry_run:
+        print(f"key: {plan.key_file} does not exist: a new key would be written there (mode 0600)")
+        return
+    provision.make_key(plan.key_file)
+    plan.key_hex = provision.read_key(plan.key_file)
+    plan.key_created = True
+    print(f"key: new device key written to {plan.key_file} (mode 0600)")
+
+
+def _describe_wifi(plan: WifiPlan) -> str:
+    secrets = plan.secrets
+    password = f"password from {plan.password_source}" if secrets["wifi_password"] else "an open network (no password)"
+    return (
+        f"wifi: network {secrets['wifi_ssid']!r}, {password}, port {secrets['port']}; "
+        f"written as /{SECRETS_FILE}, all checked with the firmware's own rules"
+    )
 
 
 def _deploy(args) -> int:
@@ -794,8 +904,24 @@ def _deploy(args) -> int:
         print(f"settings: {args.settings} is valid (for an {settings_chip}); it is copied as /{SETTINGS_FILE}")
     else:
         print(f"settings: kept; the board keeps its /{SETTINGS_FILE} (or runs on the defaults)")
+    # The device id the network name comes from: the settings file's, when
+    # it names one; else the board is asked (None: ask it; "": from the
+    # chip's unique id, the board's own settings file being replaced).
+    settings_id = None
+    if args.settings is not None:
+        settings_id = json.loads(text).get("device_id") or ""
+
+    wifi = None
+    if args.wifi_ssid is not None:
+        wifi = plan_wifi(args)  # a bad password or SSID stops here, before the board is touched
+        print(_describe_wifi(wifi))
+    elif args.no_wifi:
+        print(f"wifi: the board's /{SECRETS_FILE} is removed: it goes back to the USB link alone")
+    else:
+        print(f"wifi: not changed; the board keeps its /{SECRETS_FILE} if it has one")
 
     board = None
+    device_id = settings_id or None
     march = DEFAULT_MARCH
     if args.dry_run:
         print("Dry run: the board is not asked; these commands would ask it its MicroPython version:")
@@ -827,6 +953,15 @@ def _deploy(args) -> int:
             print(note)
         if board.arch in MPY_ARCHS:
             march = MPY_ARCHS[board.arch]
+        if wifi is not None and device_id is None:
+            device_id = provision.device_id_from_probe(_mpremote(id_probe_argv(port), port, capture=True), settings_id)
+    if wifi is not None:
+        if device_id is None:
+            print("device id: not in the settings; it is read from the board (the command below)")
+            _show([id_probe_argv(port)])
+        else:
+            print(f"device id: {device_id}")
+        _settle_key(wifi, device_id or provision.UNKNOWN_ID, args.dry_run)
 
     root = Path(args.build_dir) if args.build_dir else default_build_dir()
     assert cross.mpy is not None
@@ -839,34 +974,58 @@ def _deploy(args) -> int:
     if not bundle.main:
         print("warning: firmware/main.py is missing: the board will not start hobguard by itself")
 
-    steps = upload_argvs(port, bundle)
-    if not args.no_restart:
-        steps.append(restart_argv(port))
     if args.dry_run:
+        steps = upload_argvs(
+            port, bundle, secrets=SECRETS_PLACEHOLDER if wifi is not None else None, remove_secrets=args.no_wifi
+        )
+        if not args.no_restart:
+            steps.append(restart_argv(port))
         print("These commands would copy it" + ("" if args.no_restart else " and restart the board") + ":")
         _show(steps)
+        if wifi is not None:
+            key_source = str(wifi.key_file)
+            print(
+                f"{SECRETS_PLACEHOLDER} would hold /{SECRETS_FILE}, removed after the copy: "
+                + provision.redacted(wifi.secrets, key_source)
+            )
         if not args.no_restart:
             print(f"then it would wait up to {args.timeout:g} s on {port} for the board's boot event.")
+        _tell_the_bridge(wifi, device_id)
         return 0
 
     print("copying (hobguard is stopped and every burner is cut until the board restarts) ...", flush=True)
-    for argv in steps:
-        _mpremote(argv, port)
+    secrets_text = None
+    if wifi is not None:
+        assert wifi.key_hex is not None
+        wifi.secrets = provision.check_secrets(
+            wifi.secrets["wifi_ssid"], wifi.secrets["wifi_password"], wifi.secrets["port"], wifi.key_hex
+        )
+        secrets_text = provision.secrets_text(wifi.secrets)
+    with provision.temporary_secrets(secrets_text) if secrets_text is not None else nullcontext() as secrets_path:
+        steps = upload_argvs(
+            port, bundle, secrets=str(secrets_path) if secrets_path else None, remove_secrets=args.no_wifi
+        )
+        for argv in steps:
+            _mpremote(argv, port)
     if args.no_restart:
         print(
             "Copied. The board is at the REPL: hobguard is stopped and every burner stays cut until it restarts "
             "(press its EN/RST button, or deploy again without --no-restart)."
         )
+        _tell_the_bridge(wifi, device_id)
         return 0
+    _mpremote(restart_argv(port), port)
     print(f"restarted; waiting up to {args.timeout:g} s for the boot event ...", flush=True)
     boot, before, state = wait_for_boot(port, args.timeout)
     for event in before:
         print("  " + describe_event(event))
     if boot is not None:
         print(describe_event(boot))
+        _tell_the_bridge(wifi, device_id)
         return 0
     if state is not None:
         print(describe_state(state))
+        _tell_the_bridge(wifi, device_id)
         return 0
     problem = port_problem(port)
     if problem:  # e.g. the bridge took the port back the moment it came again
@@ -875,6 +1034,18 @@ def _deploy(args) -> int:
         f"no boot event from the board within {args.timeout:g} s. Look at what it prints: "
         f"python -m mpremote connect {port} repl (Ctrl-] leaves)"
     )
+
+
+def _tell_the_bridge(wifi: WifiPlan | None, device_id: str | None) -> None:
+    if wifi is None:
+        return
+    print()
+    for line in provision.bridge_instructions(
+        device_id or provision.UNKNOWN_ID, wifi.secrets["port"], str(wifi.key_file)
+    ):
+        print(line)
+    if device_id is None:
+        print(f"({provision.UNKNOWN_ID}: the board's id, which a real deploy reads from the board and shows here)")
 
 
 # -- the command line -----------------------------------------------------------------
@@ -934,4 +1105,38 @@ def register(subparsers) -> None:
         help="where to build the bundle (default: build/device in a checkout, else ~/.cache/hobguard/device)",
     )
     deploy.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for the boot event (default 15)")
+    net = deploy.add_argument_group(
+        "Wi-Fi",
+        f"The board's /{SECRETS_FILE}: Wi-Fi name and password, device key, port. The password is read from "
+        f"--wifi-password-file, else ${provision.PASSWORD_ENV}, else asked for; never from the command line. "
+        "Without --wifi-ssid or --no-wifi the board's file is left as it is.",
+    )
+    wifi_choice = net.add_mutually_exclusive_group()
+    wifi_choice.add_argument("--wifi-ssid", metavar="NAME", help="the Wi-Fi network the board joins (1-32 bytes)")
+    wifi_choice.add_argument(
+        "--no-wifi",
+        action="store_true",
+        help=f"remove the board's /{SECRETS_FILE}: back to the USB link alone",
+    )
+    net.add_argument(
+        "--wifi-password-file",
+        metavar="FILE",
+        help=f"read the Wi-Fi password from the first line of FILE (else ${provision.PASSWORD_ENV}, else a prompt)",
+    )
+    net.add_argument(
+        "--key-file",
+        metavar="FILE",
+        help="the device key (made, mode 0600, when FILE does not exist; default "
+        "~/.config/hobguard/keys/DEVICE_ID.key, made the first time and reused after)",
+    )
+    net.add_argument(
+        "--wifi-port",
+        type=int,
+        default=DEFAULT_NET_PORT,
+        metavar="N",
+        help=f"the TCP port the board listens on (default {DEFAULT_NET_PORT})",
+    )
+    # Taken only to refuse it (and so that argparse never reads
+    # --wifi-password as an abbreviation of --wifi-password-file).
+    net.add_argument("--wifi-password", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     deploy.set_defaults(func=cmd_deploy)
