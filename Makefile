@@ -15,6 +15,8 @@ FLASH_ARGS ?=
 SETTINGS ?=
 BUILD_DIR ?=
 DEPLOY_ARGS ?=
+WIFI_SSID ?=
+KEY_FILE ?=
 FIRMWARE ?=
 
 SETUP_STAMP := $(VENV)/.hobguard-setup
@@ -34,6 +36,8 @@ help:
 	@echo "make demo     simulated hob + embedded broker + bridge, no hardware"
 	@echo "make deploy   compile the firmware, copy it and the settings to a board: make deploy PORT=/dev/ttyUSB0 SETTINGS=my_settings.json"
 	@echo "              (SETTINGS=keep leaves the board's own settings; DEPLOY_ARGS=--dry-run shows the commands only)"
+	@echo "              Wi-Fi: WIFI_SSID='Home Wi-Fi' KEY_FILE=kitchen.key (password from HOBGUARD_WIFI_PASSWORD or asked;"
+	@echo "              without WIFI_SSID the board's Wi-Fi is left as it is; DEPLOY_ARGS=--no-wifi removes it)"
 	@echo "make flash    write a MicroPython image to a board: make flash PORT=/dev/ttyUSB0 FIRMWARE=image.bin"
 	@echo "make dist     build the wheel (dist/hobguard-VERSION-py3-none-any.whl): pip install / pipx install it"
 	@echo "make addon    put that wheel into homeassistant/addon/wheels/, for a local Home Assistant add-on (docs/addon.md)"
@@ -87,8 +91,14 @@ soak: setup
 demo: setup
 	$(BIN)/hobguard demo
 
+# One shell word, whatever the text holds (a Wi-Fi name with spaces or quotes).
+shell_quote = '$(subst ','\'',$(1))'
+
 # SETTINGS is required: a deployment copies the file that was checked, or
 # says explicitly (SETTINGS=keep) that the board keeps its own.
+# WIFI_SSID=NAME writes the board's Wi-Fi secrets (the password from
+# HOBGUARD_WIFI_PASSWORD or a prompt, never from the make line), with the
+# key in KEY_FILE (made when missing; default ~/.config/hobguard/keys/).
 deploy: setup
 	@if [ -z "$(SETTINGS)" ]; then \
 		echo "make deploy: say which settings the board gets:" >&2; \
@@ -96,7 +106,7 @@ deploy: setup
 		echo "  make deploy PORT=$(PORT) SETTINGS=keep               the board keeps its own (a new board runs on the defaults)" >&2; \
 		exit 2; \
 	fi
-	$(BIN)/hobguard deploy --port $(PORT) $(if $(filter keep,$(SETTINGS)),--keep-settings,--settings $(SETTINGS)) $(if $(BUILD_DIR),--build-dir $(BUILD_DIR)) $(DEPLOY_ARGS)
+	$(BIN)/hobguard deploy --port $(PORT) $(if $(filter keep,$(SETTINGS)),--keep-settings,--settings $(SETTINGS)) $(if $(WIFI_SSID),--wifi-ssid $(call shell_quote,$(WIFI_SSID))) $(if $(KEY_FILE),--key-file $(call shell_quote,$(KEY_FILE))) $(if $(BUILD_DIR),--build-dir $(BUILD_DIR)) $(DEPLOY_ARGS)
 
 flash: setup
 	$(BIN)/hobguard flash --port $(PORT) $(if $(FIRMWARE),--firmware $(FIRMWARE)) $(FLASH_ARGS)

@@ -105,7 +105,7 @@ def read_password(
     password_file: str | None,
     environ: Mapping[str, str] = os.environ,
     stdin: TextIO | None = None,
-    ask: Callable[[str], str] = getpass.getpass,
+    ask: Callable[[str], str] | None = None,
 ) -> Password:
     """The Wi-Fi password from the first source that has one (module
     docstring). Raises ProvisionError (exit status 2) when none has."""
@@ -124,8 +124,12 @@ def read_password(
         return Password(environ[PASSWORD_ENV], f"the environment variable {PASSWORD_ENV}")
     stdin = stdin if stdin is not None else sys.stdin
     if stdin is not None and stdin.isatty():
-        first = ask("Wi-Fi password (empty for an open network): ")
-        second = ask("The same again: ")
+        ask = ask or getpass.getpass
+        try:
+            first = ask("Wi-Fi password (empty for an open network): ")
+            second = ask("The same again: ")
+        except EOFError:
+            raise ProvisionError("no Wi-Fi password was typed; nothing was done", exit_status=2) from None
         if first != second:
             raise ProvisionError("the two Wi-Fi passwords differ; nothing was done", exit_status=2)
         return Password(first, "the prompt")
