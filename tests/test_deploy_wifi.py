@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import shutil
 import stat
 import subprocess
@@ -622,3 +623,49 @@ def test_make_deploy_passes_the_network_name_and_key_file(tmp_path):
     assert 'wifi: network "Bob\'s Wi-Fi", password from the environment variable' in done.stdout
     assert f"--key-file {key}" in done.stdout
     assert_no_secret(done.stdout, done.stderr)
+
+
+# -- the documented household path ------------------------------------------------------------
+
+
+def _documented_lines(text: str, after: str) -> list[str]:
+    """The command lines of the first ```sh block after `after`, with
+    continuation lines joined and comments dropped."""
+    section = text[text.index(after) :]
+    block = section[section.index("```sh\n") + len("```sh\n") :]
+    block = block[: block.index("```")]
+    joined = []
+    for raw in block.replace("\\\n", " ").splitlines():
+        line = raw.split(" #")[0].strip()
+        if line:
+            joined.append(line)
+    return joined
+
+
+@pytest.mark.parametrize(
+    "doc, after", [("README.md", "**The board, once over USB**"), ("docs/install.md", "## The board on the Wi-Fi")]
+)
+def test_the_documented_wifi_deploy_runs_and_tells_the_bridge(doc, after, tmp_path, capsys, monkeypatch):
+    """Each hobguard command shown runs in an empty folder, in order (deploy
+    as its --dry-run, the password from the environment, flash left out)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(deploy, "_run", lambda *a, **k: pytest.fail("a docs command touched a board"))
+    monkeypatch.setenv(provision.PASSWORD_ENV, PASSWORD)
+    (tmp_path / "my_settings.json").write_text(json.dumps(dict(defaults(), device_id="kitchen")))
+    ran = []
+    for line in _documented_lines((REPO / doc).read_text(), after):
+        words = shlex.split(line)
+        if words[0] != "hobguard" or words[1] in ("flash", "settings"):
+            continue
+        argv = words[1:]
+        if argv[0] == "deploy":
+            argv += ["--dry-run", "--build-dir", str(tmp_path / "build")]
+        code = cli.main(argv)
+        out = capsys.readouterr()
+        assert code == 0, f"{line}\n{out.out}{out.err}"
+        ran.append(argv[0])
+        if argv[0] == "deploy":
+            key = (tmp_path / "kitchen.key").read_text().strip()
+            assert f"--device tcp://hobguard-kitchen.local:7343 --key-file {tmp_path / 'kitchen.key'}" in out.out
+            assert_no_secret(out.out, out.err, key=key)
+    assert ran == ["keygen", "deploy"]
