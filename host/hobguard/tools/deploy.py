@@ -9,11 +9,15 @@ deploy  checks the settings file (--settings FILE; or --keep-settings to
         the board cannot load or the settings are for another chip,
         compiles the firmware into a bundle (build/device), copies
         everything with mpremote, restarts the board and prints its boot
-        event in plain words.
+        event in plain words. With --wifi-ssid it also writes the board's
+        Wi-Fi secrets file (password, key: tools/provision.py) and ends
+        with what the bridge needs to reach the board; --no-wifi removes
+        that file; without either it is left as it is.
 
 Exit status: 0 done; 1 something to fix in the files or on the board (the
 message says what); 2 the command cannot start: no settings choice, or the
-serial port is missing, busy (the bridge holds it) or not ours to open.
+serial port is missing, busy (the bridge holds it) or not ours to open;
+no source for the Wi-Fi password, or the password on the command line.
 
 Everything that decides something is a pure function (the argv lists, the
 version check, the image check, the event wording), so the tests check the
