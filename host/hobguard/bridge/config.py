@@ -6,11 +6,21 @@ with every key: docs/bridge.example.toml.
 
 Secrets: the MQTT password may come from the broker URL, --password,
 --password-file, the environment or the file's `password_file`; it is kept
-out of every log line and out of `repr(config)`.
+out of every log line and out of `repr(config)`. A network device's key is
+read from its key file (`--key-file`, or `key_file` in a `[[device]]`
+table) when the configuration is built; no message ever shows it.
+
+Network devices: `--device tcp://HOST[:PORT]` (repeat) with `--key-file
+FILE` (repeat, as many, in the same order: the first key file is the first
+device's), or `[[device]]` tables in the file, each with `address`,
+`key_file` and optionally `id` (the device id expected at that address).
+Devices given on the command line replace the file's, as `--serial`
+replaces `[serial] ports`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -20,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
+
+log = logging.getLogger("hobguard.bridge")
 
 PASSWORD_ENV = "HOBGUARD_MQTT_PASSWORD"
 TOPIC_LEVEL = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -60,8 +72,20 @@ class MqttSettings:
 
 
 @dataclass
+class NetDevice:
+    """A device on the network: where it listens, its key (from key_file),
+    and the device id the user expects there (None: whatever it says)."""
+
+    address: str
+    key_file: str
+    key: bytes = field(repr=False)
+    id: str | None = None
+
+
+@dataclass
 class BridgeConfig:
     serial_ports: list[str] = field(default_factory=list)
+    devices: list[NetDevice] = field(default_factory=list)
     baudrate: int = 115200
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     bridge_id: str = ""
@@ -213,6 +237,8 @@ _FILE_KEYS = {
     },
     "serial": {"ports", "baudrate"},
 }
+# [[device]] tables: one per device on the network.
+_DEVICE_KEYS = {"address", "key_file", "id"}
 
 
 def load_file(path: str) -> dict[str, Any]:
@@ -224,8 +250,20 @@ def load_file(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"config file {path}: {err}") from None
     for section, value in data.items():
+        if section == "device":
+            if not isinstance(value, list) or not all(isinstance(table, dict) for table in value):
+                raise ConfigError(f"config file {path}: devices on the network go in [[device]] tables")
+            for number, table in enumerate(value, 1):
+                unknown = set(table) - _DEVICE_KEYS
+                if unknown:
+                    raise ConfigError(
+                        f"config file {path}: unknown key(s) in [[device]] number {number}: "
+                        f"{', '.join(sorted(unknown))} (known: address, key_file, id)"
+                    )
+            continue
         if section not in _FILE_KEYS:
-            raise ConfigError(f"config file {path}: unknown section [{section}] (known: {', '.join(_FILE_KEYS)})")
+            known = ", ".join([*_FILE_KEYS, "[device]"])
+            raise ConfigError(f"config file {path}: unknown section [{section}] (known: {known})")
         if not isinstance(value, dict):
             raise ConfigError(f"config file {path}: {section} must be a [section]")
         unknown = set(value) - _FILE_KEYS[section]
@@ -376,7 +414,7 @@ def build(
         _text("a serial port", _typed("serial", "ports[]", port, str), 4096)
     if len(set(ports)) != len(ports):
         raise ConfigError("a serial port is listed twice")
-    config = BridgeConfig(serial_ports=ports, mqtt=mqtt)
+    config = BridgeConfig(serial_ports=ports, devices=_net_devices(arg, data.get("device")), mqtt=mqtt)
     if fs.get("baudrate") is not None:
         config.baudrate = _typed("serial", "baudrate", fs["baudrate"], int)
     if arg("baudrate") is not None:
@@ -411,6 +449,66 @@ def build(
         mqtt.client_id = f"hobguard-bridge-{config.bridge_id}-{secrets.token_hex(3)}"
     validate(config)
     return config
+
+
+def _net_devices(arg: Any, tables: Any) -> list[NetDevice]:
+    """The devices on the network: --device/--key-file pairs, or else the
+    file's [[device]] tables. Each key is read now, so a missing, unreadable
+    or malformed key file is a configuration error at start."""
+    addresses = list(arg("device") or [])
+    key_files = list(arg("key_file") or [])
+    entries: list[tuple[str, Any, Any, Any]] = []  # (where, address, key file, id)
+    if addresses or key_files:
+        if len(addresses) != len(key_files):
+            raise ConfigError(
+                f"{len(addresses)} --device and {len(key_files)} --key-file: give one --key-file per --device, "
+                "in the same order (the first key file is the first device's)"
+            )
+        entries = [(f"--device {a}", a, k, None) for a, k in zip(addresses, key_files, strict=True)]
+    elif tables:
+        entries = [
+            (f"[[device]] number {n}", t.get("address"), t.get("key_file"), t.get("id"))
+            for n, t in enumerate(tables, 1)
+        ]
+    from hobguard_fw import protocol
+
+    from .netlink import KeyFileError, key_file_is_private, load_key, parse_url
+
+    devices: list[NetDevice] = []
+    seen: dict[tuple[str, int], str] = {}
+    for where, address, key_file, device_id in entries:
+        if address is None:
+            raise ConfigError(f'{where}: no address (address = "tcp://HOST[:PORT]")')
+        address = _text(f"{where}: the address", _typed("device", "address", address, str), 512).strip()
+        try:
+            host, port = parse_url(address)
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        if (host.lower(), port) in seen:
+            raise ConfigError(f"{where}: {address} is listed twice (also as {seen[(host.lower(), port)]})")
+        seen[(host.lower(), port)] = address
+        if key_file is None:
+            raise ConfigError(f"{where}: no key_file (the device's key, written by `hobguard keygen`)")
+        key_file = _text(f"{where}: the key file", _typed("device", "key_file", key_file, str), 4096)
+        try:
+            key = load_key(key_file)
+        except KeyFileError as err:
+            raise ConfigError(f"{where}: {err}") from None
+        try:
+            if not key_file_is_private(key_file):
+                log.warning(
+                    "key file %s can be read by other users: chmod 600 %s (anyone who reads it can command the hob)",
+                    key_file,
+                    key_file,
+                )
+        except OSError:
+            pass
+        if device_id is not None:
+            device_id = _typed("device", "id", device_id, str)
+            if not protocol.is_device_id(device_id) or device_id in protocol.RESERVED_DEVICE_IDS:
+                raise ConfigError(f"{where}: id {device_id!r} is not a device id (1-32 of a-z, 0-9, '_', '-')")
+        devices.append(NetDevice(address, key_file, key, device_id))
+    return devices
 
 
 def validate(config: BridgeConfig) -> None:

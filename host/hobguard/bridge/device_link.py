@@ -55,6 +55,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import random
 import select
 import threading
 import time
@@ -79,6 +80,21 @@ HELD_MAX = 32
 # doubling up to QUARANTINE_MAX_S (at once after a boot event).
 QUARANTINE_FIRST_S = 30.0
 QUARANTINE_MAX_S = 300.0
+# A link standing by (its device is served on another link: the same board
+# on USB and on Wi-Fi) asks hello again this often, and at once when the
+# serving link loses the device.
+STANDBY_RETRY_S = 5.0
+
+
+@dataclass
+class Refusal:
+    """What `LinkListener.on_hello` returns to refuse a device on a link:
+    `reason` goes into the quarantine (or the standby) and its event.
+    `standby`: the device is served on another link; this one waits quietly
+    and takes over when that one loses it."""
+
+    reason: str
+    standby: bool = False
 
 
 @dataclass
@@ -103,9 +119,10 @@ class Reply:
 
 
 class LinkListener(Protocol):
-    def on_hello(self, link: "DeviceLink", info: dict[str, Any]) -> bool | None:
-        """A device said hello (checked). Return False to refuse to serve it
-        on this link (the link goes into quarantine)."""
+    def on_hello(self, link: "DeviceLink", info: dict[str, Any]) -> "bool | Refusal | None":
+        """A device said hello (checked). Return False or a Refusal to refuse
+        to serve it on this link (the link goes into quarantine, or stands
+        by)."""
         ...
 
     def on_state(self, link: "DeviceLink", device_id: str, frame: dict[str, Any]) -> None: ...
@@ -250,6 +267,7 @@ class DeviceLink:
         offline_after_s: float | None = None,
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 10.0,
+        backoff_jitter: float = 0.0,
     ) -> None:
         self.transport: Transport = SerialTransport(port, baudrate) if isinstance(port, str) else port
         self.port = self.transport.name
@@ -258,6 +276,7 @@ class DeviceLink:
         self.offline_after_override = offline_after_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.backoff_jitter = backoff_jitter  # each wait shortened by up to this fraction, at random
         # The hello (checked) of the device this link serves, or served last:
         # availability and state go out under its id. None before the first.
         self.info: dict[str, Any] | None = None
@@ -280,6 +299,7 @@ class DeviceLink:
         self._held: deque[dict[str, Any]] = deque()
         self._closed_reason = "port closed"
         self.quarantined: str | None = None  # why, while quarantined
+        self.standby: str | None = None  # why, while standing by (Refusal.standby)
         self._quarantine_s = QUARANTINE_FIRST_S
         self._refusals: dict[str, int] = {}  # problem -> count, for rate-limited logs
         self._claiming: str | None = None  # the device id whose hello is being accepted
@@ -312,9 +332,20 @@ class DeviceLink:
         self._thread = threading.Thread(target=self._run, name=f"link {self.port}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Tell the thread to stop, without waiting (stop() waits)."""
         self._stop.set()
         self._wake()
+
+    def ask_again(self) -> None:
+        """A link standing by asks its device's hello now (the link that
+        served the device has lost it)."""
+        if self.standby:
+            self._hello_due = 0.0
+            self._wake()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
         # Close the wake-up pipe once: closing a file descriptor number twice
@@ -361,11 +392,12 @@ class DeviceLink:
             if not self._open:
                 failure = "the device is not connected"
             elif not internal and not self._ready:
-                failure = (
-                    f"quarantined: {self.quarantined}"
-                    if self.quarantined
-                    else "the device's identity is being checked (it restarted or was reconnected)"
-                )
+                if self.quarantined:
+                    failure = f"quarantined: {self.quarantined}"
+                elif self.standby:
+                    failure = f"standing by: {self.standby}"
+                else:
+                    failure = "the device's identity is being checked (it restarted or was reconnected)"
             elif for_device is not None and for_device != self.device_id:
                 failure = f"{self.port} now serves device {self.device_id}, not {for_device}"
             else:
@@ -415,8 +447,9 @@ class DeviceLink:
             except (serial.SerialException, OSError, ValueError) as err:
                 failures += 1
                 level = logging.WARNING if failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
-                log.log(level, "%s: cannot open (%s); retrying in %.1f s", self.port, _short(err), backoff)
-                self._stop.wait(backoff)
+                wait = self._jittered(backoff)
+                log.log(level, "%s: cannot open (%s); retrying in %.1f s", self.port, _short(err), wait)
+                self._stop.wait(wait)
                 backoff = min(self.backoff_max_s, backoff * 2)
                 continue
             with self._lock:
@@ -440,8 +473,11 @@ class DeviceLink:
             if said_hello:
                 backoff = self.backoff_initial_s
             if not self._stop.is_set():
-                self._stop.wait(backoff)
+                self._stop.wait(self._jittered(backoff))
                 backoff = min(self.backoff_max_s, backoff * 2)
+
+    def _jittered(self, wait: float) -> float:
+        return wait * (1.0 - random.random() * self.backoff_jitter) if self.backoff_jitter else wait
 
     def _close(self) -> None:
         with self._write_lock, self._lock:
@@ -463,6 +499,7 @@ class DeviceLink:
         fd = self.transport.fileno()
         # Whatever this port held before, it may hold another device now.
         self.quarantined = None
+        self.standby = None
         self._question_identity("the port was (re)opened")
         self.stats.last_frame_at = None
         said_hello = False
@@ -474,6 +511,7 @@ class DeviceLink:
             self._expire(now)
             self._check_identity_timeout(now)
             self._check_silence(now)
+            self._check_transport_silence(now)
             timeout = self._next_deadline(now) - now
             readable, _, _ = select.select([fd, self._wake_r], [], [], max(0.0, timeout))
             if self._wake_r in readable:
@@ -498,7 +536,23 @@ class DeviceLink:
                 deadline = min(deadline, p.deadline)
         if self._ready and self.online and self.stats.last_frame_at is not None:
             deadline = min(deadline, self.stats.last_frame_at + self.offline_after_s + 0.01)
+        drop_at = self._transport_drop_at(now)
+        if drop_at is not None:
+            deadline = min(deadline, drop_at + 0.01)
         return deadline
+
+    def _transport_drop_at(self, now: float) -> float | None:
+        """When a transport that can tell how long its peer has said nothing
+        at all (a network link: `silent_for()`) is to be dropped and made
+        again: a half-open connection never says that it is gone."""
+        silent_for = getattr(self.transport, "silent_for", None)
+        silent = silent_for() if silent_for is not None else None
+        return None if silent is None else now - silent + self.offline_after_s
+
+    def _check_transport_silence(self, now: float) -> None:
+        drop_at = self._transport_drop_at(now)
+        if drop_at is not None and now >= drop_at:
+            raise OSError(f"nothing received for {self.offline_after_s:.1f} s: connecting again")
 
     # -- identity ------------------------------------------------------------------
 
@@ -530,10 +584,13 @@ class DeviceLink:
 
     def _say_hello(self, now: float) -> None:
         self._hello_tries += 1
-        if self._hello_tries == 4 and not self.quarantined:
+        if self._hello_tries == 4 and not self.quarantined and not self.standby:
             log.warning("%s: no answer to hello yet (is a hobguard device on this port?)", self.port)
         if self.quarantined:
             self._hello_due = now + self._quarantine_s
+        elif self.standby:
+            self._hello_tries = 0
+            self._hello_due = now + STANDBY_RETRY_S
         else:
             self._hello_due = now + min(HELLO_TIMEOUT_S * self._hello_tries, 10.0)
         self._hello_id = self._send("hello", {}, self._hello_done, HELLO_TIMEOUT_S, internal=True)
@@ -564,16 +621,24 @@ class DeviceLink:
             self._set_online(False, f"{self.port} now holds device {device}")
         self._claiming = device
         accepted = _listen(self.listener.on_hello, self, info)
-        if accepted is False:
+        if isinstance(accepted, Refusal) and accepted.standby:
             self._claiming = None
-            self._quarantine(device, "the bridge refuses to serve this device here (see the log)")
+            self._stand_by(device, accepted.reason)
+            return
+        if accepted is False or isinstance(accepted, Refusal):
+            self._claiming = None
+            reason = accepted.reason if isinstance(accepted, Refusal) else None
+            self._quarantine(device, reason or "the bridge refuses to serve this device here (see the log)")
             return
         if self.quarantined:
             log.info("%s: device %s answers correctly again: no longer quarantined", self.port, device)
+        if self.standby:
+            log.info("%s: device %s: this link serves it now", self.port, device)
         with self._write_lock, self._lock:
             self.info = info
             self._ready = self._open
             self.quarantined = None
+            self.standby = None
         self._claiming = None
         self._quarantine_s = QUARANTINE_FIRST_S
         self._identify_started = None
@@ -593,6 +658,20 @@ class DeviceLink:
         while self._held and self._ready:
             self._dispatch(self._held.popleft())
         self._send("status", {}, self._status_done, None, internal=True)
+
+    def _stand_by(self, device_id: str, reason: str) -> None:
+        """Serve nothing here while another link serves this device; ask
+        again every STANDBY_RETRY_S (and at once on ask_again())."""
+        first = self.standby is None
+        with self._write_lock, self._lock:
+            self._ready = False
+            self.standby = reason
+        self._held.clear()
+        if self.online:
+            self._set_online(False, "standing by")
+        if first:
+            log.info("%s: device %s: standing by (%s)", self.port, device_id, reason)
+        self._hello_due = time.monotonic() + STANDBY_RETRY_S
 
     def _quarantine(self, device_id: str | None, problem: str) -> None:
         """Serve nothing from this device until a later hello passes."""
@@ -645,12 +724,14 @@ class DeviceLink:
             self._reply(frame)
             return
         is_boot = kind == "evt" and frame.get("event_type") == "boot"
-        if self.quarantined:
+        if self.quarantined or self.standby:
             if not is_boot:
                 return
             # A restart is a fresh start: its hello is judged (and reported) anew.
-            log.info("%s: the quarantined device restarted: asking who it is", self.port)
+            log.info("%s: the %s device restarted: asking who it is", self.port,
+                     "quarantined" if self.quarantined else "standing-by")  # fmt: skip
             self.quarantined = None
+            self.standby = None
             self._question_identity("the device restarted")
         if self._ready and is_boot:
             self._question_identity("the device restarted")

@@ -21,6 +21,9 @@ log = logging.getLogger("hobguard.bridge")
 EPILOG = """\
 examples:
   hobguard bridge --serial /dev/ttyUSB0 --broker mqtt://localhost
+  hobguard bridge --device tcp://hobguard-hob-1a2b3c.local --key-file /etc/hobguard/hob-1a2b3c.key
+  hobguard bridge --device tcp://192.168.1.40 --key-file hob-a.key \\
+      --device tcp://192.168.1.41:7343 --key-file hob-b.key --serial /dev/ttyUSB0
   hobguard bridge --serial /dev/ttyUSB0 --serial /dev/ttyUSB1 \\
       --broker mqtts://hobguard@broker.lan --password-file /etc/hobguard/mqtt-password \\
       --ca-cert /etc/hobguard/ca.crt --bridge-id kitchen
@@ -35,9 +38,10 @@ Options given here override the config file. Documentation: docs/bridge.md.
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bridge",
-        help="the service: devices on serial ports <-> MQTT and Home Assistant",
-        description="Connects hobguard devices on serial ports to an MQTT broker: publishes state,\n"
-        "events, availability and Home Assistant discovery; turns MQTT commands into device\n"
+        help="the service: devices on the network or on serial ports <-> MQTT and Home Assistant",
+        description="Connects hobguard devices (on the network, tcp://, or on serial ports) to an MQTT\n"
+        "broker: publishes state, events, availability and Home Assistant discovery; turns\n"
+        "MQTT commands into device\n"
         "commands (checked first: a bad or retained command is rejected, never sent).\n"
         "Runs until stopped (SIGTERM or Ctrl-C).",
         epilog=EPILOG,
@@ -49,6 +53,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PORT",
         help="serial port of a device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…; repeat for more devices "
         "(default: [serial] ports in the config file)",
+    )
+    p.add_argument(
+        "--device",
+        action="append",
+        metavar="tcp://HOST[:PORT]",
+        help="a device on the network (port 7343 unless given; HOST may be hobguard-<id>.local); repeat for "
+        "more devices, each with its own --key-file (default: the [[device]] tables of the config file)",
+    )
+    p.add_argument(
+        "--key-file",
+        action="append",
+        metavar="FILE",
+        help="the key of a --device (64 hex digits, from hobguard keygen; keep it mode 0600): one per "
+        "--device, in the same order",
     )
     p.add_argument(
         "--broker",
@@ -113,8 +131,12 @@ def run(args: argparse.Namespace) -> int:
     except config_mod.ConfigError as err:
         print(f"hobguard bridge: {err}", file=sys.stderr)
         return 2
-    if not config.serial_ports:
-        print("hobguard bridge: no serial port: give --serial PORT (or [serial] ports in --config)", file=sys.stderr)
+    if not config.serial_ports and not config.devices:
+        print(
+            "hobguard bridge: no device: give --device tcp://HOST --key-file FILE (a device on the network) or "
+            "--serial PORT (one on a USB cable), or [[device]] tables / [serial] ports in --config",
+            file=sys.stderr,
+        )
         return 2
     try:
         bridge = Bridge(config)

@@ -141,7 +141,11 @@ class NetTransport:
         timeout_s: float = 5.0,
         write_timeout_s: float = 2.0,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        resolve: Callable[[str, int, float], list[str]] | None = None,
     ) -> None:
+        """`resolve(host, port, timeout_s)`, when given, turns the URL's host
+        into the addresses to try, in order (the bridge's resolver, which
+        knows `.local` names); without it the OS resolver does."""
         self.url = url
         self.host, self.port_number = parse_url(url)
         if len(key) != auth.KEY_BYTES:
@@ -150,6 +154,7 @@ class NetTransport:
         self.timeout_s = timeout_s
         self.write_timeout_s = write_timeout_s
         self._random = random_bytes
+        self._resolve = resolve
         self._sock: socket.socket | None = None
         self._session: auth.Session | None = None
         self._reader = protocol.LineReader(MAX_FRAME)
@@ -181,7 +186,7 @@ class NetTransport:
         if self._sock is not None:
             raise NetLinkError(auth.E_CLOSED, "already open")
         deadline = time.monotonic() + self.timeout_s
-        sock = socket.create_connection((self.host, self.port_number), timeout=self.timeout_s)
+        sock = self._connect(deadline)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._reset_state()
@@ -199,6 +204,21 @@ class NetTransport:
         self._sock = sock
         self._session = session
         self._last_rx = time.monotonic()
+
+    def _connect(self, deadline: float) -> socket.socket:
+        if self._resolve is None:
+            return socket.create_connection((self.host, self.port_number), timeout=self.timeout_s)
+        addresses = self._resolve(self.host, self.port_number, self.timeout_s)
+        error: OSError = OSError(f"{self.host}: no address")
+        for address in addresses:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                return socket.create_connection((address, self.port_number), timeout=remaining)
+            except OSError as err:
+                error = err
+        raise error
 
     def _reset_state(self) -> None:
         self._reader = protocol.LineReader(MAX_FRAME)

@@ -1,4 +1,4 @@
-"""The bridge service: devices on serial ports ↔ an MQTT broker and Home Assistant.
+"""The bridge service: devices on the network or on serial ports ↔ an MQTT broker and Home Assistant.
 
 One process serves several devices. Each device's id comes from its hello
 reply, and only from there (device_link: a link never carries commands or
@@ -43,7 +43,8 @@ from . import config as config_mod
 from . import discovery, firmware
 from .announce import Announcer, wait_acknowledged
 from .commands import MAX_PAYLOAD, Rejection, describe, is_output, parse_command, subscriptions
-from .device_link import DeviceLink, Reply, SerialTransport, Transport
+from .device_link import DeviceLink, Refusal, Reply, SerialTransport, Transport
+from .network import NetworkTransport
 from .state import NETWORK_STATE_KEYS, burner_states, device_state, dumps, event_payload, has_network, local_now
 
 log = logging.getLogger("hobguard.bridge")
@@ -52,11 +53,19 @@ log = logging.getLogger("hobguard.bridge")
 
 
 def transports(config: config_mod.BridgeConfig) -> list[Transport]:
-    """One transport per device connection the configuration lists. Every
-    link gets the same rules whatever carries its bytes (device_link); a
-    network device (`tcp://`, netlink.NetTransport inside a PortTransport)
-    is one more kind of entry here."""
-    return [SerialTransport(port, config.baudrate) for port in config.serial_ports]
+    """One transport per device connection the configuration lists: each
+    network device (`tcp://`, network.NetworkTransport), then each serial
+    port. Every link gets the same rules whatever carries its bytes
+    (device_link)."""
+    made: list[Transport] = [
+        NetworkTransport(device.address, device.key, key_file=device.key_file, expected_id=device.id)
+        for device in config.devices
+    ]
+    return made + [SerialTransport(port, config.baudrate) for port in config.serial_ports]
+
+
+def is_network(link: DeviceLink | None) -> bool:
+    return link is not None and isinstance(link.transport, NetworkTransport)
 
 
 @dataclass
@@ -127,16 +136,7 @@ class Bridge:
             reconnect_max_s=config.reconnect_max_s,
         )
         self.announcer = Announcer(self._announce)
-        self.links = [
-            DeviceLink(
-                transport,
-                self,
-                request_timeout_s=config.request_timeout_s,
-                offline_after_s=config.offline_after_s,
-                backoff_max_s=config.reconnect_max_s,
-            )
-            for transport in transports(config)
-        ]
+        self.links = [self._link(transport) for transport in transports(config)]
         # The firmware this bridge installs from Home Assistant: the one it ships.
         self.firmware_package: Path | None = None
         self.latest_firmware: str | None = None
@@ -151,13 +151,28 @@ class Bridge:
         self._duplicate_logged = False
         self._stopped = False
 
+    def _link(self, transport: Transport) -> DeviceLink:
+        backoff_initial_s, jitter = 0.25, 0.0
+        if isinstance(transport, NetworkTransport):
+            backoff_initial_s, jitter = transport.backoff_initial_s, transport.backoff_jitter
+        return DeviceLink(
+            transport,
+            self,
+            request_timeout_s=self.config.request_timeout_s,
+            offline_after_s=self.config.offline_after_s,
+            backoff_initial_s=backoff_initial_s,
+            backoff_max_s=self.config.reconnect_max_s,
+            backoff_jitter=jitter,
+        )
+
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
         log.info(
-            "bridge %s: %d serial port(s), broker %s, base topic %s, discovery %s",
+            "bridge %s: %d device(s) on the network, %d serial port(s), broker %s, base topic %s, discovery %s",
             self.config.bridge_id,
-            len(self.links),
+            len(self.config.devices),
+            len(self.config.serial_ports),
             self.config.mqtt.url,
             self.base,
             self.config.discovery_prefix if self.config.discovery else "off",
@@ -179,6 +194,8 @@ class Bridge:
             installs = [view.install for view in self.devices.values() if view.install is not None]
         for install in installs:
             install.stopping.set()
+        for link in self.links:
+            link.request_stop()  # all at once: a link in the middle of a connect does not hold up the others
         for link in self.links:
             link.stop()
         self.announcer.stop()
@@ -627,15 +644,36 @@ class Bridge:
         view = self.devices.get(device_id)
         return view if view is not None and link is not None and view.link is link else None
 
-    def on_hello(self, link: DeviceLink, info: dict[str, Any]) -> bool:
-        """`info` passed protocol.hello_problem. False: not served on this
-        link (the link quarantines it)."""
+    def on_hello(self, link: DeviceLink, info: dict[str, Any]) -> bool | Refusal:
+        """`info` passed protocol.hello_problem. False or a Refusal: not
+        served on this link (the link quarantines it, or stands by)."""
         device_id = info["device"]
         node = discovery.node_id(device_id)
+        expected = getattr(link.transport, "expected_id", None)
+        if expected is not None and device_id != expected:
+            log.error(
+                "%s answers as device %s, but the configuration expects device %s there: not serving it "
+                "(nothing it says is published, no command is sent to it). Fix the id in the configuration, "
+                "or the address",
+                link.port,
+                device_id,
+                expected,
+            )
+            return Refusal(f"{link.port} answers as device {device_id}; the configuration expects {expected} there")
         with self._lock:
             self.quarantines.pop(link.port, None)  # (put back below if refused again)
             other = self.devices.get(device_id)
             if other is not None and other.link is not None and other.link is not link:
+                if other.link.serves(device_id) and is_network(other.link) != is_network(link):
+                    # One board on its USB cable and on Wi-Fi: the link that
+                    # said hello first serves it, the other stands by.
+                    if not link.standby:
+                        log.warning(
+                            "device %s answers on %s and on %s: served on %s; %s stands by and takes over if %s "
+                            "loses it (one board on USB and Wi-Fi; two boards need two device ids)",
+                            device_id, other.link.port, link.port, other.link.port, link.port, other.link.port,
+                        )  # fmt: skip
+                    return Refusal(f"device {device_id} is served on {other.link.port}", standby=True)
                 if other.link.serves(device_id):
                     log.error(
                         "device id %s answers on %s and on %s: device ids must be unique; not serving %s",
@@ -745,6 +783,10 @@ class Bridge:
                 return
             view.online = online
             self._publish(view.topics.availability, "online" if online else "offline", view=view)
+        if not online:
+            for other in self.links:  # a link standing by for this device takes over
+                if other is not link and other.standby:
+                    other.ask_again()
 
     def on_problem(self, link: DeviceLink, device_id: str | None, kind: str, detail: str) -> None:
         """A device said something the bridge refuses (device_link and
