@@ -602,6 +602,80 @@ def test_the_add_on_start_script_serves_a_hob_like_the_plain_bridge(
     }
 
 
+def test_the_add_on_start_serves_a_hob_on_wifi_from_its_address_and_key(
+    fresh_install, password_mosquitto, supervisor_factory, tmp_path: Path
+) -> None:
+    """The add-on as most kitchens use it: a hob on the Wi-Fi, its address
+    and its key (pasted as text) in the options; the Supervisor's MQTT
+    service. The wheel's bridge reaches the simulated hob over its
+    authenticated network link, publishes it as a serial one would be, and a
+    cut through MQTT reaches it; the key is in a 0600 file and nowhere else."""
+    from netsim import NetSim
+
+    broker = password_mosquitto
+    sim = NetSim(tmp_path / "hob", speed=20)
+    key = sim.key_file.read_text().strip()
+    token = f"wifi{os.getpid()}"
+    base = f"{token}/hobguard"
+    supervisor = supervisor_factory(TOKEN, {"addon": "core_mosquitto", "host": "127.0.0.1", "port": broker.port,
+                                            "ssl": False, "protocol": "3.1.1", "username": USER,
+                                            "password": PASSWORD})  # fmt: skip
+    options = tmp_path / "options.json"
+    options.write_text(
+        json.dumps(
+            _options(
+                devices=[{"address": sim.url, "key": key, "id": DEV}],
+                base_topic=base,
+                discovery_prefix=f"{token}/homeassistant",
+            )
+        )
+    )
+    data = tmp_path / "data"
+    log_path = tmp_path / "addon.log"
+    recorder = Recorder(f"mqtt://watcher:watcher@127.0.0.1:{broker.port}", [f"{token}/#"])
+    with open(log_path, "w") as log:
+        started = subprocess.Popen(
+            [str(fresh_install.python), "-m", "hobguard.addon", "--options", str(options)]
+            + ["--data-dir", str(data), "--supervisor", supervisor.url],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=fresh_install.env(SUPERVISOR_TOKEN=TOKEN),
+        )
+    try:
+        recorder.wait(lambda m: m.topic == f"{base}/{DEV}/availability" and m.payload == b"online", 30)
+        state = recorder.wait(lambda m: m.topic == f"{base}/{DEV}/state" and "wifi" in m.json(), 15).json()
+        assert state["port"] == sim.url and state["wifi"] == "up"
+        recorder.wait(lambda m: m.topic == f"{token}/homeassistant/sensor/{DEV}/wifi_signal/config", 15)
+        recorder.wait(lambda m: m.topic == f"{base}/{DEV}/left/state" and m.json()["relay"] == "closed", 15)
+        mark = recorder.mark()
+        sim.act("ignite left")
+        recorder.wait(lambda m: m.topic == f"{base}/{DEV}/left/state" and m.json()["flame"] == "on", 15, since=mark)
+        mark = recorder.mark()
+        recorder.publish(f"{base}/{DEV}/left/gas/set", "CLOSE")
+        cut = recorder.wait(
+            lambda m: m.topic == f"{base}/{DEV}/event" and m.json()["event_type"] == "cut", 15, since=mark
+        )
+        assert cut.json()["burner"] == "left" and cut.json()["reason"] == "remote"
+        cmdline = Path(f"/proc/{started.pid}/cmdline").read_bytes()
+        assert key.encode() not in cmdline and PASSWORD.encode() not in cmdline
+        mark = recorder.mark()
+        started.send_signal(signal.SIGTERM)
+        assert started.wait(15) == 0
+        recorder.wait(lambda m: m.topic == f"{base}/{DEV}/availability" and m.payload == b"offline", 10, since=mark)
+    finally:
+        if started.poll() is None:
+            started.kill()
+            started.wait()
+        recorder.close()
+        sim.stop()
+    text = log_path.read_text()
+    assert f"device on the network: {sim.url} (id {DEV})" in text
+    assert key not in text and PASSWORD not in text and "Traceback" not in text
+    key_file = data / "keys" / "device-1.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and key_file.read_text().strip() == key
+    assert key not in (data / "bridge.toml").read_text()
+
+
 def test_the_add_on_start_says_what_to_fix_without_a_broker(fresh_install, supervisor_factory, tmp_path) -> None:
     supervisor = supervisor_factory(TOKEN, None)
     options = tmp_path / "options.json"

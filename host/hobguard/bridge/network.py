@@ -64,6 +64,8 @@ def resolve_mdns(host: str, timeout_s: float = MDNS_TIMEOUT_S) -> list[str]:
         raise MdnsUnavailable(
             f"{host}: not known to the system's resolver, and {MDNS_EXTRA} is not installed"
         ) from None
+    if not hasattr(zeroconf, "AddressResolver"):
+        raise MdnsUnavailable(f"{host}: the installed zeroconf is older than 0.142 (no AddressResolver)")
     name = host.rstrip(".") + "."
     zc = zeroconf.Zeroconf()
     try:
