@@ -6,8 +6,10 @@ serial port: the same topics, entities and commands."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -159,7 +161,11 @@ def test_a_wrong_key_is_not_served_and_other_hobs_are(
         15,
         what="the log saying the key is refused",
     )
-    text = "\n".join(r.getMessage() for r in caplog.records)
+    event = rig.recorder.wait(
+        lambda m: m.topic == f"{rig.base}/bridge/e2e/event" and m.json().get("reason") == "auth_failed", 10
+    ).json()
+    assert event["event_type"] == "quarantined" and event["port"] == wrong.url and event["device"] is None
+    text = "\n".join(r.getMessage() for r in caplog.records) + json.dumps(event)
     assert str(other_key) in text
     for key_file in (other_key, right.key_file, wrong.key_file):
         assert key_file.read_text().strip() not in text  # no key in any log line
@@ -298,3 +304,31 @@ def test_usb_and_wifi_to_one_hob_serve_it_once_and_the_cable_takes_over(
         what="Wi-Fi standing by",
     )
     assert rig.recorder.json(rig.topic(DEV, "state"))["port"] == str(cable)
+
+
+def test_a_connection_that_goes_silent_is_dropped_and_made_again(
+    mosquitto, net_sims, net_rig, topic_prefix, caplog
+) -> None:
+    """The hob stops talking but its connection stays up (stopped with
+    SIGSTOP: its kernel still acknowledges, as a half-open connection after
+    a Wi-Fi drop without a goodbye does): offline, the connection dropped
+    and made again, online when it talks again."""
+    sim = net_sims()
+    caplog.set_level(logging.INFO, logger="hobguard")
+    rig = net_rig(mosquitto.url, topic_prefix, device=[sim.url], key_file=[sim.key_file], offline_after_s=2.0)
+    _ready(rig)
+    mark = rig.recorder.mark()
+    os.kill(sim.proc.pid, signal.SIGSTOP)
+    try:
+        rig.recorder.wait(
+            lambda m: m.topic == rig.topic(DEV, "availability") and m.payload == b"offline", 15, since=mark
+        )
+        wait_for(
+            lambda: any("nothing received for" in r.getMessage() for r in caplog.records),
+            15,
+            what="the silent connection dropped",
+        )
+    finally:
+        os.kill(sim.proc.pid, signal.SIGCONT)
+    rig.wait_online(DEV, since=mark, timeout=30)
+    _cut_left(rig, sim)

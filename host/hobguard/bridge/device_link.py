@@ -130,8 +130,10 @@ class LinkListener(Protocol):
     def on_availability(self, link: "DeviceLink", device_id: str, online: bool, reason: str) -> None: ...
 
     def on_problem(self, link: "DeviceLink", device_id: str | None, kind: str, detail: str) -> None:
-        """kind: `quarantined` (the device is not served) or `frame_refused`
-        (one frame dropped). device_id: the id the device gave, if valid."""
+        """kind: `quarantined` (the device is not served), `frame_refused`
+        (one frame dropped), or a transport's problem at open (`auth_failed`:
+        a network device refuses the key). device_id: the id the device
+        gave, if valid."""
         ...
 
 
@@ -441,17 +443,25 @@ class DeviceLink:
     def _run(self) -> None:
         backoff = self.backoff_initial_s
         failures = 0
+        told: str | None = None  # the problem told to the listener in this run of failures
         while not self._stop.is_set():
             try:
                 self.transport.open()
             except (serial.SerialException, OSError, ValueError) as err:
                 failures += 1
+                # A transport may mark a failure the bridge should tell (a
+                # network device that refuses the key): told once per run.
+                problem = getattr(err, "link_problem", None)
+                if isinstance(problem, str) and problem != told:
+                    told = problem
+                    _listen(self.listener.on_problem, self, None, problem, _short(err))
                 level = logging.WARNING if failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
                 wait = self._jittered(backoff)
                 log.log(level, "%s: cannot open (%s); retrying in %.1f s", self.port, _short(err), wait)
                 self._stop.wait(wait)
                 backoff = min(self.backoff_max_s, backoff * 2)
                 continue
+            told = None
             with self._lock:
                 self._open = True
             log.info("%s: port open%s", self.port, f" again after {failures} failed attempt(s)" if failures else "")

@@ -50,6 +50,14 @@ def is_mdns_name(host: str) -> bool:
     return host.lower().rstrip(".").endswith(".local")
 
 
+class KeyRefused(NetLinkError):
+    """The device at the address does not take the key (or is not the
+    device the key belongs to). DeviceLink tells the bridge once per run of
+    failures (`link_problem`): a `quarantined` event with this reason."""
+
+    link_problem = auth.E_AUTH_FAILED
+
+
 class MdnsUnavailable(OSError):
     """A .local name the OS cannot resolve, and no python-zeroconf."""
 
@@ -147,7 +155,7 @@ class NetworkTransport(PortTransport):
         except NetLinkError as err:
             if err.code in _KEY_CODES:
                 where = f" in {self.key_file}" if self.key_file else ""
-                raise NetLinkError(
+                raise KeyRefused(
                     err.code, f"authentication failed ({err.code}): is the key{where} this device's key?"
                 ) from None
             raise
