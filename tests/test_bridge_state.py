@@ -276,8 +276,18 @@ def test_example_config_file_is_valid(tmp_path) -> None:
     data["mqtt"] = {
         k: v for k, v in data["mqtt"].items() if k not in ("ca_cert", "client_cert", "client_key", "password_file")
     }
+    # ... and key files: one made here stands in for each.
+    key_file = tmp_path / "hob.key"
+    key_file.write_text("ab" * 32 + "\n")
+    key_file.chmod(0o600)
+    for table in data["device"]:
+        table["key_file"] = str(key_file)
     config = config_mod.build(bridge_namespace(), data, environ={})
     assert config.serial_ports and config.mqtt.host
+    assert [(d.address, d.id) for d in config.devices] == [
+        ("tcp://hobguard-hob-1a2b3c.local:7343", "hob-1a2b3c"),
+        ("tcp://192.168.1.41", None),
+    ]
 
 
 def test_the_unattended_countdown_and_the_guards_settings_are_in_the_device_state() -> None:
