@@ -287,6 +287,16 @@ class NetTransport:
             except OSError:
                 pass
 
+    def abort(self) -> None:
+        """End the connection from any thread without closing the socket
+        under the reader (which then reads its end and closes it)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def silent_for(self) -> float:
         """Seconds since the device last sent anything."""
         return time.monotonic() - self._last_rx

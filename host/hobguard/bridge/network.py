@@ -37,6 +37,11 @@ from .netlink import NetLinkError, NetTransport
 log = logging.getLogger("hobguard.link")
 
 CONNECT_TIMEOUT_S = 5.0
+# A command is written from the thread that took it off MQTT: a device that
+# does not take a line within this long (its socket buffer full: it stopped
+# reading) fails that command and its connection is ended, rather than
+# holding up the commands for other hobs.
+WRITE_TIMEOUT_S = 0.5
 BACKOFF_FIRST_S = 1.0
 BACKOFF_JITTER = 0.25
 MDNS_TIMEOUT_S = 3.0
@@ -130,7 +135,9 @@ class NetworkTransport(PortTransport):
 
     def _make(self) -> NetTransport:
         timeout_s = CONNECT_TIMEOUT_S if self.timeout_s is None else self.timeout_s
-        return NetTransport(self.name, self._key, timeout_s=timeout_s, resolve=self._resolve)
+        return NetTransport(
+            self.name, self._key, timeout_s=timeout_s, write_timeout_s=WRITE_TIMEOUT_S, resolve=self._resolve
+        )
 
     def _resolve(self, host: str, port: int, timeout_s: float) -> list[str]:
         try:
@@ -158,6 +165,17 @@ class NetworkTransport(PortTransport):
                 raise KeyRefused(
                     err.code, f"authentication failed ({err.code}): is the key{where} this device's key?"
                 ) from None
+            raise
+
+    def write(self, data: bytes) -> None:
+        try:
+            super().write(data)
+        except OSError:
+            # A frame may be half sent: the connection cannot go on. The
+            # reader sees it end and connects again.
+            port: Any = self._port
+            if port is not None:
+                port.abort()
             raise
 
     def silent_for(self) -> float | None:

@@ -666,15 +666,18 @@ class Bridge:
             if other is not None and other.link is not None and other.link is not link:
                 if other.link.serves(device_id) and is_network(other.link) != is_network(link):
                     # One board on its USB cable and on Wi-Fi: the link that
-                    # said hello first serves it, the other stands by.
-                    if not link.standby:
-                        log.warning(
-                            "device %s answers on %s and on %s: served on %s; %s stands by and takes over if %s "
-                            "loses it (one board on USB and Wi-Fi; two boards need two device ids)",
-                            device_id, other.link.port, link.port, other.link.port, link.port, other.link.port,
-                        )  # fmt: skip
-                    return Refusal(f"device {device_id} is served on {other.link.port}", standby=True)
-                if other.link.serves(device_id):
+                    # said hello first serves it, the other stands by (and
+                    # takes over from a link whose device fell silent).
+                    if other.link.online:
+                        if not link.standby:
+                            log.warning(
+                                "device %s answers on %s and on %s: served on %s; %s stands by and takes over if "
+                                "%s loses it (one board on USB and Wi-Fi; two boards need two device ids)",
+                                device_id, other.link.port, link.port, other.link.port, link.port, other.link.port,
+                            )  # fmt: skip
+                        return Refusal(f"device {device_id} is served on {other.link.port}", standby=True)
+                    log.info("device %s: %s is silent; %s takes over", device_id, other.link.port, link.port)
+                elif other.link.serves(device_id):
                     log.error(
                         "device id %s answers on %s and on %s: device ids must be unique; not serving %s",
                         device_id,
