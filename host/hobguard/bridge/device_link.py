@@ -444,24 +444,27 @@ class DeviceLink:
         backoff = self.backoff_initial_s
         failures = 0
         told: str | None = None  # the problem told to the listener in this run of failures
+        last_kind: tuple[Any, ...] | None = None  # of the last failure: a new kind is logged at once
         while not self._stop.is_set():
             try:
                 self.transport.open()
             except (serial.SerialException, OSError, ValueError) as err:
                 failures += 1
+                kind = (type(err).__name__, getattr(err, "code", None), getattr(err, "errno", None))
+                new_kind, last_kind = kind != last_kind, kind
                 # A transport may mark a failure the bridge should tell (a
                 # network device that refuses the key): told once per run.
                 problem = getattr(err, "link_problem", None)
                 if isinstance(problem, str) and problem != told:
                     told = problem
                     _listen(self.listener.on_problem, self, None, problem, _short(err))
-                level = logging.WARNING if failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
+                level = logging.WARNING if new_kind or failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
                 wait = self._jittered(backoff)
                 log.log(level, "%s: cannot open (%s); retrying in %.1f s", self.port, _short(err), wait)
                 self._stop.wait(wait)
                 backoff = min(self.backoff_max_s, backoff * 2)
                 continue
-            told = None
+            told = last_kind = None
             with self._lock:
                 self._open = True
             log.info("%s: port open%s", self.port, f" again after {failures} failed attempt(s)" if failures else "")

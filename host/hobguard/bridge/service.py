@@ -65,7 +65,7 @@ def transports(config: config_mod.BridgeConfig) -> list[Transport]:
 
 
 def is_network(link: DeviceLink | None) -> bool:
-    return link is not None and isinstance(link.transport, NetworkTransport)
+    return isinstance(getattr(link, "transport", None), NetworkTransport)
 
 
 @dataclass
@@ -649,7 +649,7 @@ class Bridge:
         served on this link (the link quarantines it, or stands by)."""
         device_id = info["device"]
         node = discovery.node_id(device_id)
-        expected = getattr(link.transport, "expected_id", None)
+        expected = getattr(getattr(link, "transport", None), "expected_id", None)
         if expected is not None and device_id != expected:
             log.error(
                 "%s answers as device %s, but the configuration expects device %s there: not serving it "
@@ -669,7 +669,7 @@ class Bridge:
                     # said hello first serves it, the other stands by (and
                     # takes over from a link whose device fell silent).
                     if other.link.online:
-                        if not link.standby:
+                        if not getattr(link, "standby", None):
                             log.warning(
                                 "device %s answers on %s and on %s: served on %s; %s stands by and takes over if "
                                 "%s loses it (one board on USB and Wi-Fi; two boards need two device ids)",
