@@ -41,9 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the service: devices on the network or on serial ports <-> MQTT and Home Assistant",
         description="Connects hobguard devices (on the network, tcp://, or on serial ports) to an MQTT\n"
         "broker: publishes state, events, availability and Home Assistant discovery; turns\n"
-        "MQTT commands into device\n"
-        "commands (checked first: a bad or retained command is rejected, never sent).\n"
-        "Runs until stopped (SIGTERM or Ctrl-C).",
+        "MQTT commands into device commands (checked first: a bad or retained command is\n"
+        "rejected, never sent). Runs until stopped (SIGTERM or Ctrl-C).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
