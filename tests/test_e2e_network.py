@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import threading
@@ -332,3 +333,43 @@ def test_a_connection_that_goes_silent_is_dropped_and_made_again(
         os.kill(sim.proc.pid, signal.SIGCONT)
     rig.wait_online(DEV, since=mark, timeout=30)
     _cut_left(rig, sim)
+
+
+def test_a_hob_that_stops_reading_fails_the_command_and_loses_the_connection(net_sims) -> None:
+    """The hob stops reading (stopped: its socket buffers fill up). A
+    command written to it then fails after WRITE_TIMEOUT_S instead of
+    holding the MQTT thread, and the connection is ended, so the link
+    connects again rather than sending the rest of a half-sent frame."""
+    from hobguard.bridge.netlink import load_key
+    from hobguard_fw import protocol
+
+    sim = net_sims()
+    transport = network.NetworkTransport(sim.url, load_key(sim.key_file))
+    wait_for(lambda: _opened(transport), 10, what="a connection to the hob")
+    os.kill(sim.proc.pid, signal.SIGSTOP)
+    try:
+        line = protocol.request(1, "timer_set", burner="left", minutes=30).encode()
+        with pytest.raises(OSError):
+            for _ in range(1_000_000):  # bounded: a few MB of buffers fill long before
+                transport.write(line)
+        fd = transport.fileno()  # still open here: the reader closes it when it reads the end
+        ended = False
+        for _ in range(100):
+            select.select([fd], [], [], 0.1)
+            try:
+                transport.read()
+            except OSError:
+                ended = True
+                break
+        assert ended, "the connection goes on after a half-sent frame"
+    finally:
+        os.kill(sim.proc.pid, signal.SIGCONT)
+        transport.close()
+
+
+def _opened(transport: network.NetworkTransport) -> bool:
+    try:
+        transport.open()
+    except OSError:
+        return False
+    return True
