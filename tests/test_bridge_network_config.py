@@ -235,3 +235,25 @@ def test_a_local_name_goes_to_zeroconf_when_the_os_cannot(monkeypatch) -> None:
     with pytest.raises(OSError, match="no answer to a multicast DNS query"):
         network.resolve("hobguard-hob-b.local", 7343, 1.0)
     assert asked[-1] == ("hobguard-hob-b.local.", 1000) and closed == [True, True]
+
+
+def test_what_deploy_prints_for_the_bridge_is_what_the_bridge_reads(tmp_path: Path) -> None:
+    """hobguard deploy ends with the bridge's command line and [[device]]
+    table for the board (tools/provision.py): both configure the bridge."""
+    import shlex
+    import tomllib
+
+    from hobguard.tools import provision
+
+    key = _key(tmp_path, "my hob.key")
+    lines = provision.bridge_instructions("hob-1a2b3c", 7343, key)
+    command = next(line for line in lines if "hobguard bridge" in line)
+    argv = shlex.split(command.strip())[2:]
+    args = dict(zip(argv[::2], argv[1::2], strict=True))
+    from_cli = _build(tmp_path, device=[args["--device"]], key_file=[args["--key-file"]])
+    start = lines.index("  [[device]]")
+    table = tomllib.loads("\n".join(line.strip() for line in lines[start : start + 4]))
+    from_file = config_mod.build(bridge_namespace(state_file=tmp_path / "s.json"), table, environ={})
+    for config in (from_cli, from_file):
+        assert [(d.address, d.key.hex()) for d in config.devices] == [("tcp://hobguard-hob-1a2b3c.local:7343", KEY)]
+    assert from_file.devices[0].id == "hob-1a2b3c"
