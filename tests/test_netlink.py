@@ -368,3 +368,129 @@ def test_a_reset_drops_the_connections_and_the_device_listens_again(dev):
     dev.run_for(10_000)
     again = RawClient(dev)
     assert again.authenticate() == ""
+
+
+# -- pipelined requests (many in one write) ------------------------------------------
+
+
+def _four_burner_device():
+    burners = [
+        {"id": "b" * 15 + str(i), "relay_pin": (25, 26, 27, 32)[i], "adc_address": 72 + i // 2, "adc_pair": i % 2}
+        for i in range(4)
+    ]
+    return make_device(settings={"device_id": "d" * 32, "burners": burners})
+
+
+def test_the_largest_sealed_reply_fits_the_room_a_request_waits_for():
+    # The bound a request waits for (MAX_OUT_LINE) is the largest frame the
+    # device can send, computed: the longest protocol line, sealed.
+    from hobguard_fw import core
+    from hobguard_fw import settings as store
+
+    config = store.defaults()
+    config["burners"] = [
+        {"id": "b" * 15 + str(i), "relay_pin": (25, 26, 27, 32)[i], "adc_address": 72 + i // 2, "adc_pair": i % 2}
+        for i in range(protocol.MAX_BURNERS)
+    ]
+    checked, errors = store.validate(config)
+    assert not errors
+    state = core.Hob(checked, 0).snapshot(0)
+    for burner in state["burners"]:
+        burner.update(last_cut_reason="left_on", fault="cut_failed", timer_remaining_s=43200, tc_mv=-123.45)
+    state.update(t="state", device="d" * 32, fault="cut_failed", uptime_s=2**31, unattended_cut_in_s=43200)
+    device = auth.Session(KEY, True, bytes(32))
+    host = auth.Session(KEY, False, bytes([1]) * 32)
+    device.handshake(host.handshake(device.greeting()))
+    sealed = device.seal(protocol.encode(protocol.reply_ok(protocol.MAX_ID, state=state)))
+    assert len(sealed) <= netlink.MAX_OUT_LINE <= netlink.OUT_MAX
+
+
+def test_many_requests_in_one_write_on_a_four_burner_hob_are_all_answered():
+    dev = _four_burner_device()
+    try:
+        client = RawClient(dev)
+        assert client.authenticate() == ""
+        names = dev.app.hob.names
+        frames = []
+        for request_id in range(1, 25):
+            if request_id % 3 == 0:
+                frame = client.seal(protocol.request(request_id, "cut", burner=names[request_id % 4]))
+            else:
+                frame = client.seal(protocol.request(request_id, "presence"))
+            frames.append(frame)
+        blob = b"".join(frames)
+        assert len(blob) > 2 * netlink.READ_CHUNK  # several reads' worth, many lines per read
+        client.send(blob)  # one write: the device gets many requests per recv
+        replies = {}
+        for request_id in range(1, 25):
+            reply = client.reply(request_id)
+            assert reply["t"] == "ok", reply
+            replies[request_id] = reply
+        assert len(replies[1]["state"]["burners"]) == 4
+        assert not client.closed and auth.E_SLOW not in client.errors()
+        assert [c for c in _net(dev).clients if c.authenticated] and _net(dev).dropped == 0
+        # Every cut that ran was reported as done, and the link goes on.
+        cuts = [f for f in client.seen if f.get("t") == "ok" and f["id"] % 3 == 0]
+        assert len(cuts) == 8
+        client.command(99, "ping")
+        assert client.reply(99)["t"] == "ok"
+    finally:
+        dev.close()
+
+
+def test_a_client_that_pipelines_and_never_reads_is_paused_then_dropped():
+    dev = _four_burner_device()
+    try:
+        slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        slow.connect(dev.listen)
+        slow.setblocking(False)
+        nodelay(slow)
+        client = RawClient.__new__(RawClient)
+        RawClient.__init__(client, dev, connect=False)
+        client.sock.close()
+        client.sock = slow
+        step(dev)
+        assert client.authenticate() == ""
+        net = _net(dev)
+        net.clients[0].sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        # Far more requests than the device's buffers and the socket's can
+        # hold replies for; the client reads nothing from now on.
+        handled = []
+        original = dev.app.handle_line
+
+        def counting(line, now, origin=None):
+            handled.append(line)
+            original(line, now, origin)
+
+        net_poll = net.poll
+        net.poll = lambda now, handle_line: net_poll(now, counting)  # type: ignore[method-assign]
+        sent = 0
+        most_out = 0
+        most_pending = 0
+        for request_id in range(1, 400):
+            try:
+                slow.send(client.seal(protocol.request(request_id, "presence")))
+                sent += 1
+            except BlockingIOError:
+                break  # the device stopped reading: TCP pushes back
+            except ConnectionError:
+                break  # already dropped
+            dev.poke()
+            dev.run_for(20)
+            if net.clients:
+                most_out = max(most_out, len(net.clients[0].out))
+                most_pending = max(most_pending, len(net.clients[0].pending))
+        for _ in range(120):  # two virtual minutes
+            dev.run_for(1000)
+            if net.clients:
+                most_out = max(most_out, len(net.clients[0].out))
+                most_pending = max(most_pending, len(net.clients[0].pending))
+        assert net.clients == [], "a client that never reads is still served"
+        assert net.dropped == 1
+        assert most_out <= netlink.OUT_MAX  # bounded ...
+        assert most_pending * 100 <= netlink.READ_CHUNK  # ... and so are the lines waiting (>= 100 B each)
+        assert 0 < len(handled) < sent  # it was paused: most of its requests never ran
+        slow.close()
+    finally:
+        dev.close()

@@ -20,7 +20,12 @@
 #   asked to show it is alive (a keep-alive, which a client answers with
 #   one); silent for IDLE_MS (half-open, peer gone), it is closed;
 # - a peer that does not read: its output is bounded by OUT_MAX; beyond
-#   that it is closed rather than buffered;
+#   that it is closed rather than buffered. Requests are taken one at a
+#   time, and only while the peer's output has room for the largest reply
+#   (MAX_OUT_LINE): a client that sends many requests at once (pipelines)
+#   is paused, not dropped -- the rest of its input waits (at most one
+#   READ_CHUNK of lines here, the remainder in its socket) until the peer
+#   has read enough of the replies;
 # - a frame that is altered, replayed, reflected or out of order: closed,
 #   counted, nothing executed.
 from hobguard_fw import auth, protocol, wifi
@@ -37,6 +42,12 @@ PENALTY_MAX_MS = 8000
 LISTEN_RETRY_MS = 1000
 # An authenticated frame from a client: a command line plus the framing.
 MAX_IN_LINE = protocol.MAX_REQUEST + auth.OVERHEAD
+# The longest frame the device sends: a protocol line (state frames and
+# replies, four burners and every field filled, stay within MAX_LINE:
+# tests/test_protocol.py) plus the framing and its newline. A request is
+# handled only while a client's queue has this much room, so its reply
+# always fits and a client that reads is never dropped for pipelining.
+MAX_OUT_LINE = protocol.MAX_LINE + auth.OVERHEAD + 1
 
 # errno values (the same on the ESP32 and on Linux) that mean "not now".
 _WOULD_BLOCK = (11, 115, 110)  # EAGAIN, EINPROGRESS, ETIMEDOUT (ESP32 send)
@@ -55,18 +66,23 @@ class Client:
         self.sock = sock
         self.session = auth.Session(link.key, True, nonce)
         self.reader = protocol.LineReader(MAX_IN_LINE)
+        self.pending = []  # lines received but not yet handled (no room for a reply)
         self.out = b""
         self.opened = now
         self.last_in = now
         self.probed = False  # a keep-alive went out since the peer last sent
         self.closed = False
-        self.watching_out = True
+        self.mask = None  # what the poller watches on this socket, once registered
         self.queue(self.session.greeting())
 
     @property
     def authenticated(self):
         # Once past the handshake, even if a bad frame has since ended it.
         return self.session.session_pads is not None
+
+    def room(self):
+        """True when the largest reply fits what is queued for this peer."""
+        return OUT_MAX - len(self.out) >= MAX_OUT_LINE
 
     def queue(self, data):
         if self.closed:
@@ -196,8 +212,10 @@ class NetLink:
             return
         client = Client(self, sock, nonce, now)
         self.clients.append(client)
+        mask = self.select.POLLIN | self.select.POLLOUT
         try:
-            self.poller.register(sock, self.select.POLLIN | self.select.POLLOUT)
+            self.poller.register(sock, mask)
+            client.mask = mask
         except Exception:
             self.close_client(client, auth.E_CLOSED)
 
@@ -241,6 +259,7 @@ class NetLink:
         except Exception:
             pass
         client.out = b""
+        client.pending = []
 
     def _failed(self):
         self.auth_failures += 1
@@ -269,6 +288,7 @@ class NetLink:
             self.accept_after = None
             self._watch_listener(True)
         ready = self.poller.poll(0)
+        select = self.select
         for entry in ready:
             target = entry[0]
             events = entry[1]
@@ -278,9 +298,19 @@ class NetLink:
                 continue
             for client in self.clients:
                 if self._is(client.sock, target):
-                    if events & ~self.select.POLLOUT:  # readable, hung up or in error
+                    if client.pending:
+                        # Paused (input not watched): only a hang-up or an
+                        # error is news; its lines wait for room below.
+                        if events & (select.POLLHUP | select.POLLERR):
+                            self.close_client(client)
+                    elif events & ~select.POLLOUT:  # readable, hung up or in error
                         self._read(client, now, handle_line)
                     break
+        # A paused client whose peer has read enough goes on where it stopped.
+        for client in list(self.clients):
+            if client.pending:
+                self._send(client)
+                self._serve(client, now, handle_line)
         self._expire(now)
         self.flush()
 
@@ -307,9 +337,20 @@ class NetLink:
             return
         client.last_in = now
         client.probed = False
-        for line in client.reader.feed(data):
-            if client.closed:
-                return
+        client.pending = client.reader.feed(data)
+        self._serve(client, now, handle_line)
+
+    def _serve(self, client, now, handle_line):
+        """Handle the client's received lines in order, each only while its
+        reply is sure to fit; what is left waits (the client is paused)."""
+        pending = client.pending
+        while pending and not client.closed:
+            if not client.room():
+                self._send(client)  # what the socket takes now makes room
+                if not client.room():
+                    return  # paused: input is not watched until it drains
+            client.last_in = now  # it read our replies: it is alive
+            line = pending.pop(0)
             if line is None:
                 self.close_client(client, auth.E_TOO_LONG)
                 return
@@ -343,25 +384,32 @@ class NetLink:
             if client.authenticated:
                 client.write(text)
 
+    def _send(self, client):
+        """Send what is queued for one client, as much as its socket takes now."""
+        if not client.out or client.closed:
+            return
+        try:
+            sent = client.sock.send(client.out)
+        except OSError as err:
+            if _errno(err) not in _WOULD_BLOCK:
+                self.close_client(client)
+            return
+        if sent:
+            client.out = client.out[sent:]
+
     def flush(self):
         """Send what is queued, as much as each socket takes now."""
+        select = self.select
         for client in list(self.clients):
-            if not client.out:
-                continue
-            try:
-                sent = client.sock.send(client.out)
-            except OSError as err:
-                if _errno(err) not in _WOULD_BLOCK:
-                    self.close_client(client)
-                continue
-            if sent:
-                client.out = client.out[sent:]
+            self._send(client)
         for client in self.clients:
-            want = bool(client.out)
-            if want != client.watching_out:
-                client.watching_out = want
+            # Input is watched unless the client is paused; output while
+            # something waits to go out.
+            mask = (0 if client.pending else select.POLLIN) | (select.POLLOUT if client.out else 0)
+            if mask != client.mask:
                 try:
-                    self.poller.modify(client.sock, self.select.POLLIN | (self.select.POLLOUT if want else 0))
+                    self.poller.modify(client.sock, mask)
+                    client.mask = mask
                 except Exception:
                     pass
 
@@ -376,6 +424,8 @@ class NetLink:
         if self.accept_after is not None:
             wait = min(wait, ticks_diff(self.accept_after, now))
         for client in self.clients:
+            if client.pending and client.room():
+                return 0  # a paused client can go on
             if not client.authenticated:
                 due = ticks_diff(client.opened, now) + AUTH_TIMEOUT_MS
             elif client.probed:
@@ -397,7 +447,8 @@ class NetLink:
         if self.listener is not None and self.listening_watched:
             readers.append(self.listener)
         for client in self.clients:
-            readers.append(client.sock)
+            if not client.pending:
+                readers.append(client.sock)
             if client.out:
                 writers.append(client.sock)
         return readers, writers
