@@ -14,6 +14,13 @@ MARKER = "hobguard_boot.json"
 # `hobguard deploy` writes over USB (never touched by an update); updates
 # go to whichever of a and b is not running.
 SLOTS = {"lib": "lib", "a": "ota/a", "b": "ota/b"}
+# A firmware on trial runs under a watchdog armed here, before any of its
+# code: one that hangs while it imports or starts (before its App arms its
+# own) is reset, and the next boot rolls it back. 60 s is the longest
+# watchdog_ms the settings allow, so the App's loop (which feeds at least
+# every watchdog_ms / 2) is never reset by it, whether the App's own
+# WDT(timeout=watchdog_ms) then sets the timeout (the ESP32 does) or not.
+TRIAL_WDT_MS = 60000
 
 
 def read_marker(root):
@@ -94,15 +101,38 @@ def failed(root, folder, trying):
     return True
 
 
+def arm_watchdog(machine):
+    """Arm the watchdog for a firmware on trial; None where it cannot be."""
+    try:
+        return machine.WDT(timeout=TRIAL_WDT_MS)
+    except Exception:
+        return None  # tried without one, as before there was this guard
+
+
 def release(namespace):
     """Drop the boot loader's functions once the firmware is imported:
     they would hold about a kilobyte of heap for as long as it runs."""
-    for name in ("read_marker", "write_marker", "give_up", "choose", "failed", "start", "release", "SLOTS"):
+    for name in (
+        "read_marker",
+        "write_marker",
+        "give_up",
+        "choose",
+        "failed",
+        "arm_watchdog",
+        "start",
+        "release",
+        "SLOTS",
+        "TRIAL_WDT_MS",
+    ):
         namespace.pop(name, None)
 
 
 def start():
     folder, trying = choose("")
+    if trying:
+        import machine
+
+        arm_watchdog(machine)
     try:
         os.stat(folder + "/hobguard_fw")  # a missing copy is not silently /lib's
         sys.path.insert(0, "/" + folder)

@@ -271,8 +271,26 @@ BROKEN = {
     ),
     # It runs and cuts, but nothing can reach it over the network.
     "no_report": "from hobguard_fw import netlink\nnetlink.NetLink.poll = lambda self, now, handle_line: None",
+    # It never finishes importing (an endless loop in a module): only the
+    # watchdog the boot loader armed for the trial can end it.
+    "hang_import": "from hobguard_sim.fakes import SimHang\nraise SimHang('a module that never finishes loading')",
+    # It imports, but its start-up hangs before the App arms its own
+    # watchdog (an I2C set-up that spins on a new chip).
+    "hang_start": (
+        "from hobguard_sim.fakes import SimHang\n"
+        "def _hanging(self, *args, **kwargs):\n"
+        "    raise SimHang('a start-up that never ends')\n"
+        "App.__init__ = _hanging"
+    ),
 }
-WHY = {"import": "import", "reset": "reset", "crash": "reset", "no_report": "no_report"}
+WHY = {
+    "import": "import",
+    "reset": "reset",
+    "crash": "reset",
+    "no_report": "no_report",
+    "hang_import": "reset",
+    "hang_start": "reset",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(BROKEN))
@@ -290,6 +308,45 @@ def test_a_firmware_that_does_not_come_up_healthy_is_rolled_back(dev, tmp_path, 
     assert status["last"] == {"version": "6.6.6", "build": broken.build, "result": "rolled_back", "why": WHY[kind]}
     assert running_from(dev) == "lib"
     still_cuts(dev, host)
+
+
+@pytest.mark.parametrize("kind", ["hang_import", "hang_start"])
+def test_a_firmware_on_trial_that_hangs_early_is_reset_by_the_boot_loaders_watchdog(dev, tmp_path, kind):
+    broken = bundle_of(firmware_copy(tmp_path, "6.6.7", BROKEN[kind]))
+    host = Host(dev)
+    assert host.send(broken)["t"] == "ok"
+    host.close()
+    dev.run_for(ota.RESTART_DELAY_MS + BOOT_MS + 1000)
+    # The trial was chosen and hangs; the watchdog main.py armed is running.
+    assert dev.flash is not None and dev.flash.chosen is not None and dev.flash.chosen[1] is True
+    assert dev.hung and dev.app is None
+    assert dev.board.wdt is not None and dev.board.wdt.timeout_ms == main_loader(dev)["TRIAL_WDT_MS"]
+    hung_at = dev.clock.ms
+    dev.run_for(main_loader(dev)["TRIAL_WDT_MS"] + BOOT_MS + 2000)
+    watchdog = [ms for ms, cause in dev.resets if cause == "watchdog" and ms >= hung_at]
+    assert watchdog and watchdog[0] - hung_at <= main_loader(dev)["TRIAL_WDT_MS"] + 1
+    assert not dev.hung and dev.app is not None  # the known copy runs again
+    assert dev.flash.chosen == ("lib", False)
+    host = Host(dev)
+    assert host.auth == ""
+    assert host.ask("hello")["fw"] == OLD
+    assert host.ask("ota_status")["last"]["result"] == "rolled_back"
+
+
+def main_loader(dev: SimDevice) -> dict:
+    assert dev.flash is not None
+    return dev.flash.boot_loader()
+
+
+def test_the_known_copy_starts_without_the_trial_watchdog(tmp_path):
+    # Only a firmware on trial gets the boot loader's watchdog: the known copy
+    # starts as before and its App arms its own (watchdog_ms).
+    device = board(tmp_path)
+    try:
+        assert device.flash is not None and device.flash.chosen == ("lib", False)
+        assert device.board.wdt is not None and device.board.wdt.timeout_ms == device.settings["watchdog_ms"]
+    finally:
+        device.close()
 
 
 # -- refusals ----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from hobguard_fw import settings as fw_settings
 from hobguard_fw import wifi as fw_wifi
 
 from . import physics as phys
-from .fakes import Board, Clock, FakeLink, FakeNetwork, FakeTime, SimReset
+from .fakes import Board, Clock, FakeLink, FakeNetwork, FakeTime, SimHang, SimReset
 from .flash import FIRMWARE_DIR, Flash, FlashOp, PowerCut
 
 # Time from a reset until main.py runs again (boot ROM, MicroPython start,
@@ -278,7 +278,7 @@ class SimDevice:
         module: Any = firmware_app
         try:
             if self.flash is not None:
-                loaded, again = self.flash.start()  # what main.py does
+                loaded, again = self.flash.start(self.board)  # what main.py does
                 if loaded is None:
                     # main.py resets the board when another copy is left to try.
                     self.stuck = not again
@@ -291,6 +291,13 @@ class SimDevice:
             self.app = module.App(self.board, self.time, self.link, root=str(self.root) + "/", network=modules)
         except PowerCut as cut:
             self._power_cut(cut)
+            return
+        except SimHang:
+            # It never gets further: only a watchdog armed by now (main.py's,
+            # for a firmware on trial) brings the board back.
+            self.app = None
+            self.hung = True
+            self.next_step_ms = None
             return
         except Exception as err:  # app.main() on the board: report, open every relay, reset
             module.fail(None, self.link, err)
@@ -531,13 +538,12 @@ class SimDevice:
         candidates = []
         if self._queue:
             candidates.append(self._queue[0].at_ms)
-        if self.app is not None:
-            if self.hung:
-                wdt = self.board.wdt
-                if wdt is not None:
-                    candidates.append(wdt.last_feed_ms + wdt.timeout_ms + 1)
-            elif self.next_step_ms is not None:
-                candidates.append(self.next_step_ms)
+        if self.hung:  # in the loop, or before the App was made (at import)
+            wdt = self.board.wdt
+            if wdt is not None:
+                candidates.append(wdt.last_feed_ms + wdt.timeout_ms + 1)
+        elif self.app is not None and self.next_step_ms is not None:
+            candidates.append(self.next_step_ms)
         return min(candidates) if candidates else None
 
     def run_until(self, end_ms: int) -> None:
@@ -551,12 +557,12 @@ class SimDevice:
             if self._queue and self._queue[0].at_ms <= self.clock.ms:
                 heapq.heappop(self._queue).action()
                 continue
-            if self.app is None:
-                continue
             if self.hung:
                 wdt = self.board.wdt
                 if wdt is not None and wdt.expired(self.clock.ms):
                     self._reset("watchdog")
+                continue
+            if self.app is None:
                 continue
             self._step()
         if end_ms > self.clock.ms:
@@ -572,6 +578,9 @@ class SimDevice:
             wait = app.step()
         except SimReset as reset:
             self._reset(reset.cause)
+            return
+        except SimHang:
+            self.hung = True  # the loop never comes back: the watchdog decides
             return
         except PowerCut as cut:
             self._power_cut(cut)

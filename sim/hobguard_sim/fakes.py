@@ -71,6 +71,14 @@ class SimReset(Exception):
         self.cause = cause
 
 
+class SimHang(BaseException):
+    """Raised by firmware code (a test's broken bundle, or
+    :meth:`SimDevice.hang`'s callers) to stand for a loop that never ends:
+    from there the chip does nothing until the watchdog, if one is armed,
+    resets it. A BaseException, so the firmware's own ``except Exception``
+    cannot catch it, as it could not leave an endless loop."""
+
+
 class FakePin:
     OUT = 1
     IN = 0

@@ -256,15 +256,20 @@ class Flash:
             return self.os
         return builtins.__import__(name, globals, locals, fromlist, level)
 
-    def start(self) -> tuple[types.ModuleType | None, bool]:
-        """What main.py does at boot, up to app.main(): choose a copy and
-        import its hobguard_fw.app. Returns (the app module, None) or, when
-        the copy does not import, (None, whether the boot loader has left
-        another copy for the next boot: the board then resets; else it
-        stays at the REPL with every relay off). PowerCut passes through."""
+    def start(self, machine: Any = None) -> tuple[types.ModuleType | None, bool]:
+        """What main.py does at boot, up to app.main(): choose a copy, arm
+        the watchdog when that copy is on trial (with `machine`, the
+        board's), and import its hobguard_fw.app. Returns (the app module,
+        None) or, when the copy does not import, (None, whether the boot
+        loader has left another copy for the next boot: the board then
+        resets; else it stays at the REPL with every relay off). PowerCut
+        and SimHang (the import never ends) pass through."""
         loader = self.boot_loader()
         folder, trying = loader["choose"](self.root)
         self.chosen = (folder, trying)
+        arm = loader.get("arm_watchdog")
+        if trying and machine is not None and arm is not None:
+            arm(machine)
         try:
             if not (self.folder / folder / PACKAGE).is_dir():
                 raise ImportError(f"no {PACKAGE} in {folder}")

@@ -107,7 +107,34 @@ def test_the_boot_loader_lets_go_of_its_functions():
     tools/mpy-wasm/heap.mjs ("boot loader" stages)."""
     loader = boot_loader()
     loader["release"](loader)
-    assert [name for name in ("choose", "failed", "start", "release", "read_marker") if name in loader] == []
+    names = ("choose", "failed", "start", "release", "read_marker", "arm_watchdog", "TRIAL_WDT_MS")
+    assert [name for name in names if name in loader] == []
+
+
+def test_the_boot_loader_arms_a_watchdog_no_app_setting_can_outlast():
+    # A firmware on trial runs under this watchdog until its App arms its
+    # own: long enough for any watchdog_ms the settings allow (the App's
+    # loop feeds at least every watchdog_ms / 2), and it never stops a
+    # boot on a board that has no watchdog.
+    from hobguard_fw import settings_rules
+
+    loader = boot_loader()
+    armed = []
+
+    class Machine:
+        def WDT(self, timeout=5000):
+            armed.append(timeout)
+            return "wdt"
+
+    assert loader["arm_watchdog"](Machine()) == "wdt"
+    assert armed == [loader["TRIAL_WDT_MS"]]
+    assert loader["TRIAL_WDT_MS"] >= settings_rules._LIMITS["watchdog_ms"][2]
+
+    class NoWatchdog:
+        def WDT(self, timeout=5000):
+            raise OSError(19)
+
+    assert loader["arm_watchdog"](NoWatchdog()) is None
 
 
 def test_ota_reads_a_marker_exactly_as_the_boot_loader_does():
