@@ -57,6 +57,22 @@ def _errno(err):
     return err.args[0] if err.args else None
 
 
+def _ahead(time_module, deadline, now, longest):
+    """Milliseconds until a deadline set at most `longest` ahead: 0 when it
+    is due, and also when it reads as further ahead than it was ever set (a
+    stamp left 2**29 ms or more -- 6.2 days -- reads to ticks_diff as a
+    future one: it is long past)."""
+    ahead = time_module.ticks_diff(deadline, now)
+    return ahead if 0 < ahead <= longest else 0
+
+
+def _age(time_module, stamp, now):
+    """Milliseconds since a past stamp; one that reads as in the future is
+    older than ticks_diff can tell: as old as can be."""
+    age = time_module.ticks_diff(now, stamp)
+    return age if age >= 0 else 1 << 29
+
+
 class Client:
     """One accepted connection. `write(text)` takes a plain protocol line,
     as the USB link does; it is sealed and queued for sending."""
@@ -131,7 +147,7 @@ class NetLink:
     # -- listening ---------------------------------------------------------
 
     def _listen(self, address, now):
-        if self.listen_after is not None and self.time.ticks_diff(now, self.listen_after) < 0:
+        if self.listen_after is not None and _ahead(self.time, self.listen_after, now, LISTEN_RETRY_MS):
             return False
         self.listen_after = self.time.ticks_add(now, LISTEN_RETRY_MS)
         sock = None
@@ -179,6 +195,10 @@ class NetLink:
                 pass
         self.listener = None
         self.address = None
+        # A pause after failed handshakes is about the listener that is
+        # gone: the next one starts accepting at once (failures_in_row is
+        # kept, so the next failure still pauses as long as it would have).
+        self.accept_after = None
         for client in list(self.clients):
             self.close_client(client, code, counted=False)
 
@@ -284,7 +304,7 @@ class NetLink:
             self._listen(station.address, now)  # a failed bind: again, once a second
         if self.listener is None:
             return
-        if self.accept_after is not None and self.time.ticks_diff(now, self.accept_after) >= 0:
+        if self.accept_after is not None and not _ahead(self.time, self.accept_after, now, PENALTY_MAX_MS):
             self.accept_after = None
             self._watch_listener(True)
         ready = self.poller.poll(0)
@@ -367,14 +387,14 @@ class NetLink:
                 handle_line(body, now, client)
 
     def _expire(self, now):
-        ticks_diff = self.time.ticks_diff
+        time = self.time
         for client in list(self.clients):
             if not client.authenticated:
-                if ticks_diff(now, client.opened) >= AUTH_TIMEOUT_MS:
+                if _age(time, client.opened, now) >= AUTH_TIMEOUT_MS:
                     self.close_client(client, auth.E_TIMEOUT)
-            elif ticks_diff(now, client.last_in) >= IDLE_MS:
+            elif _age(time, client.last_in, now) >= IDLE_MS:
                 self.close_client(client, auth.E_TIMEOUT)
-            elif not client.probed and ticks_diff(now, client.last_in) >= KEEPALIVE_MS:
+            elif not client.probed and _age(time, client.last_in, now) >= KEEPALIVE_MS:
                 client.probed = True
                 client.write("")
 
@@ -415,23 +435,23 @@ class NetLink:
 
     def next_wake_ms(self, now):
         """The longest the loop may sleep before something here is due."""
-        ticks_diff = self.time.ticks_diff
+        time = self.time
         wait = self.station.next_wake_ms(now)
         if wait is None:
             wait = IDLE_MS
         if self.station.state == "up" and self.listener is None:
             wait = min(wait, LISTEN_RETRY_MS)  # bind failed: try again soon
-        if self.accept_after is not None:
-            wait = min(wait, ticks_diff(self.accept_after, now))
+        if self.accept_after is not None and self.listener is not None:
+            wait = min(wait, _ahead(time, self.accept_after, now, PENALTY_MAX_MS))
         for client in self.clients:
             if client.pending and client.room():
                 return 0  # a paused client can go on
             if not client.authenticated:
-                due = ticks_diff(client.opened, now) + AUTH_TIMEOUT_MS
+                due = AUTH_TIMEOUT_MS - _age(time, client.opened, now)
             elif client.probed:
-                due = ticks_diff(client.last_in, now) + IDLE_MS
+                due = IDLE_MS - _age(time, client.last_in, now)
             else:
-                due = ticks_diff(client.last_in, now) + KEEPALIVE_MS
+                due = KEEPALIVE_MS - _age(time, client.last_in, now)
             wait = min(wait, due)
         return max(0, wait)
 

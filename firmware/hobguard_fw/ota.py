@@ -488,11 +488,12 @@ class Updater:
         app = self.app
         ticks_diff = app.time.ticks_diff
         rx = self.rx
-        if rx is not None and (rx.owner.closed or ticks_diff(now, rx.last) >= IDLE_MS):
+        # (A stamp that reads as in the future is 2**29 ms old or more.)
+        if rx is not None and (rx.owner.closed or not 0 <= ticks_diff(now, rx.last) < IDLE_MS):
             self.drop()  # the sender went away: no half update waits on flash
         if self.trial:
             self._judge(now)
-        if self.restart_at is not None and ticks_diff(now, self.restart_at) >= 0 and busy(app.hob) is None:
+        if self.restart_at is not None and self._restart_due(now) and busy(app.hob) is None:
             # Every relay opens first (the reset would open them too), every
             # peer is told, then the board restarts into the boot loader.
             app.stop()
@@ -500,6 +501,13 @@ class Updater:
                 app.net.flush()
                 app.net.close()
             app.machine.reset()
+
+    def _restart_due(self, now):
+        """restart_at is set at most RESTART_DELAY_MS ahead; one that reads
+        as further ahead is a stamp left while the hob stayed busy for 6.2
+        days or more (ticks_diff sees it as a future one): due long ago."""
+        ahead = self.app.time.ticks_diff(self.restart_at, now)
+        return ahead <= 0 or ahead > RESTART_DELAY_MS
 
     def _judge(self, now):
         app = self.app
@@ -551,7 +559,9 @@ class Updater:
         if self.rx is not None:
             wait = min(wait, IDLE_MS)
         if self.restart_at is not None:
-            wait = min(wait, max(0, ticks_diff(self.restart_at, now)), 1000)
+            # Due (and so held by a busy hob, or poll would have restarted
+            # the board): look again within a second, not in a tight loop.
+            wait = min(wait, 1000 if self._restart_due(now) else ticks_diff(self.restart_at, now))
         if self.trial:
             wait = min(wait, 1000)
         return wait

@@ -207,3 +207,74 @@ def test_a_port_in_use_is_tried_again_once_a_second_not_every_step():
     squatter.close()
     run(device, clock, 2000)
     assert device.net.listener is not None
+
+
+def _authenticates(device, clock, modules, nonce=b"\x43" * 32):
+    """True when an honest client gets in within a second."""
+    client = Client(modules, nonce=nonce)
+    run(device, clock, 10)
+    lines = client.take()
+    for _ in range(100):
+        if lines:
+            break
+        run(device, clock, 10)
+        lines = client.take()
+    if not lines or not lines[0].startswith(b"HGA1 NONCE"):
+        return False
+    client.send(client.session.handshake(lines[0]))
+    run(device, clock, 10)
+    answer = client.take()
+    return bool(answer) and client.session.handshake(answer[0]) == ""
+
+
+def _fail_once(device, clock, modules):
+    stranger = Client(modules, key=bytes(32))
+    run(device, clock, 10)
+    stranger.send(stranger.session.handshake(stranger.take()[0]))
+    run(device, clock, 10)
+    assert stranger.take() == [b"HGA1 ERR auth_failed"]
+
+
+def test_a_pause_after_a_failed_handshake_does_not_outlive_a_long_wifi_outage():
+    # A failed handshake pauses accepting; then the Wi-Fi is gone for more
+    # than 6.2 days (2**29 ms: the pause's stamp would read as one far in
+    # the future). Once the Wi-Fi is back the device accepts at once.
+    device, clock, link, modules = boot()
+    run(device, clock, 3000)
+    _fail_once(device, clock, modules)
+    assert device.net.accept_after is not None
+    modules["network"].radio = False
+    run(device, clock, 5000)
+    assert device.net.listener is None and device.net.accept_after is None  # cleared with the listener
+    clock.now += (1 << 29) - 2000  # days with the Wi-Fi down
+    run(device, clock, 60000)
+    modules["network"].radio = True
+    run(device, clock, 40000)
+    assert device.net.listener is not None
+    assert _authenticates(device, clock, modules)
+
+
+def test_an_accept_pause_that_reads_as_far_in_the_future_is_due():
+    # However a pause's stamp came to be left (a step missed for days), a
+    # deadline further ahead than the longest pause is taken as passed.
+    device, clock, link, modules = boot()
+    run(device, clock, 3000)
+    _fail_once(device, clock, modules)
+    net = device.net
+    stale = clock.ticks_add(clock.ticks_ms(), (1 << 29) - 10)
+    net.accept_after = stale
+    assert net.next_wake_ms(clock.ticks_ms()) == 0
+    assert _authenticates(device, clock, modules)
+    assert net.accept_after is None
+
+
+def test_client_stamps_older_than_the_tick_wrap_still_expire():
+    device, clock, link, modules = boot()
+    run(device, clock, 3000)
+    client = Client(modules)
+    run(device, clock, 10)
+    assert len(device.net.clients) == 1
+    stranger = device.net.clients[0]
+    stranger.opened = clock.ticks_add(clock.ticks_ms(), (1 << 29) - 10)  # as a stamp 6.2 days old reads
+    run(device, clock, 10)
+    assert device.net.clients == [] and client.take()[-1] == b"HGA1 ERR timeout"

@@ -407,3 +407,28 @@ def test_a_firmware_on_trial_that_rejects_the_settings_rolls_back():
     except mpfakes.Reset:
         restarted = True
     assert restarted and marker(root)["why"] == "settings"
+
+
+def test_a_staged_restart_waits_for_a_free_hob_without_spinning_and_its_stamp_ages():
+    device, clock, machine, modules, root, client = ready()
+    data, digest = bundle(FIRMWARE)
+    assert send(device, clock, client, data, digest)["t"] == "ok"
+    machine.mv[0] = 11.0  # lit just after staging: the restart waits
+    steps = 0
+    end = clock.now + 20000
+    while clock.now < end:
+        clock.now += max(1, min(device.step(), end - clock.now))
+        steps += 1
+    assert device.updater is not None and device.updater.restart_at is not None
+    # It looks again now and then, not in a tight loop (a step a millisecond).
+    assert steps < 400, steps
+    # The hob stayed busy for more than 6.2 days: the stamp now reads to
+    # ticks_diff as one far in the future. It is due, not postponed.
+    device.updater.restart_at = clock.ticks_add(clock.ticks_ms(), (1 << 29) - 10)
+    machine.mv[0] = 0.0
+    restarted = False
+    try:
+        run(device, clock, 60000)
+    except mpfakes.Reset:
+        restarted = True
+    assert restarted
