@@ -112,8 +112,12 @@ def busy(hob):
     cuts every burner: never while a person cooks."""
     if hob.boot_pending:
         return "the hob is still starting up: try again in a few seconds"
-    for burner in hob.burners:
+    for index, burner in enumerate(hob.burners):
         name = burner.name
+        if burner.sensor_fault and hob.relay_closed[index]:
+            # Its flame is unknown: somebody may be cooking on it. With its
+            # relay held open (the hob locked) nothing can burn there.
+            return "burner %s has a sensor fault, so it may be lit: lock the hob to update anyway" % name
         if burner.flame or burner.flame_candidate:
             return "burner %s is lit: an update restarts the board, which cuts every burner" % name
         if burner.timer_deadline is not None:

@@ -432,3 +432,49 @@ def test_a_staged_restart_waits_for_a_free_hob_without_spinning_and_its_stamp_ag
     except mpfakes.Reset:
         restarted = True
     assert restarted
+
+
+def test_a_burner_with_a_sensor_fault_may_be_lit_so_it_holds_an_update_until_the_hob_is_locked():
+    device, clock, machine, modules, root, client = ready()
+    data, digest = bundle(FIRMWARE)
+    machine.adc_dead = True  # every reading fails: flame unknown, maybe lit
+    run(device, clock, 15000)
+    assert device.hob.burners[0].sensor_fault and device.hob.relay_closed[0]
+    reply = send(device, clock, client, data, digest, first_id=20)
+    assert reply["code"] == protocol.E_STATE and "burner left has a sensor fault" in reply["msg"], reply
+    assert not exists(root + BOOT_FILE)
+    # Locked, every relay is held open: nothing can burn, the update goes.
+    assert ask(device, clock, client, 30, "lock", on=True)["t"] == "ok"
+    run(device, clock, 60000)  # the lock's cut and its verification end
+    client = connect(device, clock, modules)  # the old one went silent: dropped
+    reply = send(device, clock, client, data, digest, first_id=40)
+    assert reply["t"] == "ok" and reply["staged"] == "9.9.9", reply
+    restarted = False
+    try:
+        run(device, clock, 5000)
+    except mpfakes.Reset:
+        restarted = True
+    assert restarted
+
+
+def test_a_sensor_fault_on_a_lit_burner_holds_a_staged_restart():
+    device, clock, machine, modules, root, client = ready()
+    data, digest = bundle(FIRMWARE)
+    assert send(device, clock, client, data, digest)["t"] == "ok"
+    machine.mv[0] = 11.0  # lit just after staging: the restart waits
+    run(device, clock, 10000)
+    machine.adc_dead = True  # then its sensor fails while it burns
+    restarted = False
+    try:
+        run(device, clock, 60000)
+    except mpfakes.Reset:
+        restarted = True
+    assert not restarted  # it may still burn: no restart cuts it
+    assert device.hob.burners[0].sensor_fault and marker(root)["trial"] == "a"
+    client = connect(device, clock, modules)  # the old one went silent: dropped
+    assert ask(device, clock, client, 50, "lock", on=True)["t"] == "ok"
+    try:
+        run(device, clock, 60000)
+    except mpfakes.Reset:
+        restarted = True
+    assert restarted
