@@ -494,3 +494,64 @@ def test_a_client_that_pipelines_and_never_reads_is_paused_then_dropped():
         slow.close()
     finally:
         dev.close()
+
+
+# -- a host that keeps failing does not keep an honest client out ---------------------
+
+
+def test_a_host_that_keeps_failing_never_keeps_an_honest_client_out(dev):
+    import inspect
+
+    from hobguard.bridge.netlink import NetTransport
+
+    # The bridge (and hobguard update) give the whole handshake this long.
+    budget_ms = int(inspect.signature(NetTransport.__init__).parameters["timeout_s"].default * 1000)
+    net = _net(dev)
+    strangers: list[socket.socket] = []
+
+    def keep_two_strangers_queued() -> None:
+        # Each stranger sends garbage at once, so it fails the moment the
+        # device accepts it: the accept pause is always as long as it gets.
+        for sock in list(strangers):
+            try:
+                if sock.recv(4096) == b"":
+                    strangers.remove(sock)
+                    sock.close()
+            except BlockingIOError:
+                pass
+            except ConnectionError:
+                strangers.remove(sock)
+                sock.close()
+        while len(strangers) < 2:
+            sock = socket.create_connection(dev.listen, timeout=2)
+            sock.setblocking(False)
+            sock.sendall(b"not a handshake\n")
+            strangers.append(sock)
+
+    for _ in range(400):  # the pause grows to its longest
+        keep_two_strangers_queued()
+        step(dev, 20)
+    assert net.failures_in_row >= 5 and net.auth_failures >= 5
+    for attempt in range(3):
+        keep_two_strangers_queued()
+        honest = RawClient(dev, connect=False)  # queued behind both strangers
+        started = dev.clock.ms
+        session = auth.Session(KEY, False, bytes([attempt]) * 32)
+        done = False
+        while not done and dev.clock.ms - started <= 2 * budget_ms:
+            keep_two_strangers_queued()
+            step(dev, 5)
+            honest.pump()
+            while honest.lines and not done:
+                line = honest.lines.pop(0)
+                if line.startswith(b"HGA1 NONCE"):
+                    honest.send(session.handshake(line))
+                else:
+                    assert session.handshake(line) == ""
+                    done = True
+        assert done, "the honest client never got in"
+        print(f"honest client in after {dev.clock.ms - started} virtual ms")
+        assert dev.clock.ms - started < budget_ms - 2000  # with room for a slow Wi-Fi
+        honest.close()
+    for sock in strangers:
+        sock.close()

@@ -13,7 +13,10 @@
 #   anything but the handshake, or the wrong proof: an error line, closed,
 #   counted; each such failure in a row doubles a pause before the next
 #   connection is accepted (never a wait: the listening socket is simply
-#   not looked at until then);
+#   not looked at until then), up to PENALTY_MAX_MS: short enough that an
+#   honest client queued behind a host that keeps failing (BACKLOG + 1
+#   pauses at worst) still gets its greeting well within a client's
+#   handshake time-out (the bridge's and `hobguard update`'s: 5 s);
 # - every slot taken: the oldest unauthenticated connection makes room; if
 #   all are authenticated the newcomer gets `busy`;
 # - an authenticated connection that has sent nothing for KEEPALIVE_MS is
@@ -38,7 +41,7 @@ OUT_MAX = 3072  # bytes waiting for one peer: about two full state frames
 READ_CHUNK = 512
 BACKLOG = 2
 PENALTY_FIRST_MS = 250
-PENALTY_MAX_MS = 8000
+PENALTY_MAX_MS = 1000
 LISTEN_RETRY_MS = 1000
 # An authenticated frame from a client: a command line plus the framing.
 MAX_IN_LINE = protocol.MAX_REQUEST + auth.OVERHEAD
