@@ -3,6 +3,7 @@
 # so a file is checked the same way before it is copied and at boot; its
 # rules live in settings_rules.
 import json
+import os
 import sys
 
 SETTINGS_FILE = "hobguard_settings.json"
@@ -115,17 +116,31 @@ def load(path=SETTINGS_FILE):
 
 
 def load_locked(path=STATE_FILE):
-    try:
-        with open(path) as f:
-            return json.loads(f.read()).get("locked") is True
-    except Exception:
-        return False
+    # The file, or else the new one a power cut left just before its
+    # rename on a file system that cannot rename over a file (FAT).
+    for name in (path, path + ".tmp"):
+        try:
+            with open(name) as f:
+                return json.loads(f.read(256)).get("locked") is True
+        except Exception:
+            pass
+    return False
 
 
 def save_locked(locked, path=STATE_FILE):
+    """Keep the child lock on flash: a new file renamed over the old one,
+    so a power cut leaves the old value or the new one, never a torn
+    file. True once it is there; False when the flash refused (the old
+    file is then untouched: the caller must say so)."""
+    tmp = path + ".tmp"
     try:
-        with open(path, "w") as f:
+        with open(tmp, "w") as f:
             f.write(json.dumps({"locked": bool(locked)}))
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            os.remove(path)  # FAT: no rename over a file (the .tmp is read meanwhile)
+            os.rename(tmp, path)
         return True
     except OSError:
         return False

@@ -2,8 +2,10 @@
 # under CPython and inside real MicroPython alike: the same messages, word
 # for word, and the same pin rules on the board as on the host.
 import gc
+import os
 import sys
 
+import mpfakes
 from hobguard_fw import settings
 
 
@@ -78,3 +80,46 @@ def test_the_rules_leave_the_heap_after_a_check_on_micropython():
     import hobguard_fw
 
     assert ("settings_rules" in hobguard_fw.__dict__) != on_board
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def test_the_child_lock_is_written_as_a_new_file_renamed_over_the_old():
+    root = mpfakes.fresh_root()
+    path = root + settings.STATE_FILE
+    assert settings.load_locked(path) is False  # no file: unlocked
+    assert settings.save_locked(True, path) is True
+    assert settings.load_locked(path) is True and not _exists(path + ".tmp")
+    assert settings.save_locked(False, path) is True
+    assert settings.load_locked(path) is False and not _exists(path + ".tmp")
+
+
+def test_a_lock_write_the_flash_refuses_is_reported_and_keeps_the_old_value():
+    root = mpfakes.fresh_root()
+    path = root + settings.STATE_FILE
+    assert settings.save_locked(True, path) is True
+    os.mkdir(path + ".tmp")  # the new file cannot be created
+    try:
+        assert settings.save_locked(False, path) is False
+        assert settings.load_locked(path) is True  # the old value, whole
+    finally:
+        os.rmdir(path + ".tmp")
+
+
+def test_a_power_cut_between_remove_and_rename_keeps_the_new_value():
+    # On FAT the old file is removed before the new one takes its name: a
+    # power cut in between leaves only the new file, which is read.
+    root = mpfakes.fresh_root()
+    path = root + settings.STATE_FILE
+    with open(path + ".tmp", "w") as f:
+        f.write('{"locked": true}')
+    assert settings.load_locked(path) is True
+    with open(path, "w") as f:
+        f.write('{"locked": fal')  # a torn file (the old in-place write)
+    assert settings.load_locked(path) is True  # falls back to the whole new one
