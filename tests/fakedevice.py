@@ -33,6 +33,8 @@ class FakeDevice:
         self.hello: dict[str, Any] = {}  # fields of the hello reply to override
         self.tc_mv = 0.0
         self.received: list[tuple[int, str, dict]] = []
+        self.reading = True  # False: stops reading its line, as hung firmware does
+        self._paused = threading.Event()  # the thread saw `reading` False
         self.master = -1
         self.slave = -1
         self._stop = threading.Event()
@@ -64,6 +66,34 @@ class FakeDevice:
             if self.master >= 0:
                 os.write(self.master, data)
 
+    def stall(self) -> int:
+        """Stop reading, and fill the line towards the device (with empty
+        lines, which it ignores when it reads again) until the next write
+        to it blocks. Returns how many bytes that took."""
+        self._paused.clear()
+        self.reading = False
+        if not self._paused.wait(5):
+            raise RuntimeError("the fake device did not stop reading")
+        fd = os.open(os.ttyname(self.slave), os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        filled = 0
+        try:
+            # The pty takes a little more as the kernel moves what it holds
+            # along: fill until a pass takes nothing at all.
+            while True:
+                taken = 0
+                for size in (1024, 64, 1):
+                    try:
+                        while True:
+                            taken += os.write(fd, b"\n" * size)
+                    except BlockingIOError:
+                        pass
+                filled += taken
+                if not taken:
+                    return filled
+                time.sleep(0.02)
+        finally:
+            os.close(fd)
+
     def state(self) -> dict[str, Any]:
         return {
             "t": "state",
@@ -82,7 +112,9 @@ class FakeDevice:
         reader = protocol.LineReader(protocol.MAX_REQUEST)
         while not self._stop.is_set():
             master = self.master
-            if master < 0:
+            if not self.reading:
+                self._paused.set()
+            if master < 0 or not self.reading:
                 time.sleep(0.01)
                 continue
             try:

@@ -45,9 +45,30 @@ Failure modes of the transport, and what happens:
 - garbage on the line: lines that do not decode are counted and logged at
   debug level; they never reach the bridge.
 
+**Writes never hold anyone up.** `request()` only checks and queues: it
+returns at once, whatever the device does. Each link has a second thread,
+its writer, that takes lines off a bounded queue (`OUT_MAX`; a cut goes
+ahead of everything else queued) and writes them, one at a time, each
+bounded in time: the serial transport writes with non-blocking writes and
+select() (no `flush()`: pyserial's is `tcdrain()`, which waits for ever on
+a native-USB board whose firmware stopped reading), the network transport
+gives up after `network.WRITE_TIMEOUT_S`. So a stuck device holds up only
+its own link, never MQTT's thread nor another hob's commands:
+
+- a write that the device does not take in time fails its request
+  (`device_offline`, "the device does not take what is sent") and the
+  transport is reset (closed, its unsent output discarded, reopened, hello
+  asked again), as for a port that failed;
+- a request still queued when its deadline passes fails with `timeout`
+  ("not sent within …"); deadlines count from when the command arrived
+  (`request(since=...)`), not from when it was written;
+- a full queue refuses the request at once (`device_offline`); a cut then
+  takes the place of the newest queued command that is not a cut.
+
 No busy polling: the thread sleeps in select() on the transport and a
 wake-up pipe, with a timeout set by the next deadline (hello retry, request
-timeout, silence), so an idle link costs nothing.
+timeout, silence), so an idle link costs nothing; the writer sleeps on a
+condition until there is something to write.
 """
 
 from __future__ import annotations
@@ -84,6 +105,18 @@ QUARANTINE_MAX_S = 300.0
 # on USB and on Wi-Fi) asks hello again this often, and at once when the
 # serving link loses the device.
 STANDBY_RETRY_S = 5.0
+# Lines waiting for a link's writer; more are refused (device_offline).
+OUT_MAX = 32
+# Commands that go ahead of whatever else waits for the writer.
+URGENT_COMMANDS = frozenset({"cut"})
+# A serial write the device does not take within this long fails, and the
+# port is reset. A line is at most a few hundred bytes: at 115200 baud it
+# leaves in tens of milliseconds once the device reads.
+SERIAL_WRITE_TIMEOUT_S = 0.5
+
+
+class WriteStalled(OSError):
+    """The device did not take a write in time (it stopped reading)."""
 
 
 @dataclass
@@ -142,7 +175,10 @@ class Transport(Protocol):
     state show (a port path, an address). open() may block (it runs on the
     link's thread) and raises OSError (or serial.SerialException) when the
     device cannot be reached; fileno() becomes readable whenever read() has
-    bytes; read() never blocks and raises when the stream is gone.
+    bytes; read() never blocks and raises when the stream is gone; write()
+    runs on the link's writer thread and returns or raises within a bounded
+    time (it never waits for the device without a deadline: close() waits
+    for a write in progress); close() does not wait for unsent output.
     `SerialTransport` is the serial port; `PortTransport` wraps anything
     shaped like a pyserial port (a network link, say)."""
 
@@ -157,9 +193,10 @@ class Transport(Protocol):
 
 class PortTransport:
     """A transport around any pyserial-shaped port: `open()`, `fileno()`,
-    `in_waiting` (bytes ready now), `read(n)`, `write(data)`, `flush()`,
-    `close()` — a `serial.Serial`, or a network link shaped like one. A new
-    port object comes from `make_port()` at every open."""
+    `in_waiting` (bytes ready now), `read(n)`, `write(data)` (bounded in
+    time), `close()` — a `serial.Serial`, or a network link shaped like one.
+    A new port object comes from `make_port()` at every open. Nothing here
+    calls `flush()`: pyserial's waits for the device without a deadline."""
 
     def __init__(self, name: str, make_port: Callable[[], Any]) -> None:
         self.name = name
@@ -188,11 +225,18 @@ class PortTransport:
         if port is None:
             raise serial.SerialException("port closed")
         port.write(data)
-        port.flush()
 
     def close(self) -> None:
         port, self._port = self._port, None
         if port is not None:
+            # Discard what the device has not taken yet: closing a tty waits
+            # for its output to drain (for up to 30 s on Linux) otherwise.
+            reset = getattr(port, "reset_output_buffer", None)
+            if reset is not None:
+                try:
+                    reset()
+                except Exception:
+                    pass
             try:
                 port.close()
             except Exception:
@@ -202,16 +246,46 @@ class PortTransport:
 class SerialTransport(PortTransport):
     """A serial port (a USB-UART, or a pty standing in for one)."""
 
-    def __init__(self, port: str, baudrate: int = 115200) -> None:
+    def __init__(self, port: str, baudrate: int = 115200, write_timeout_s: float | None = None) -> None:
         super().__init__(port, self._serial)
         self.baudrate = baudrate
+        self.write_timeout_s = write_timeout_s  # None: SERIAL_WRITE_TIMEOUT_S
+
+    def open(self) -> None:
+        super().open()
+        os.set_blocking(self.fileno(), False)  # write() waits in select(), with a deadline
+
+    def write(self, data: bytes) -> None:
+        """Write all of `data` with non-blocking writes, waiting in select()
+        while the port's buffer is full; WriteStalled when the device has
+        not taken it all within the write timeout (pyserial's own write
+        with a timeout spins on a full buffer, and its flush() has none)."""
+        if self._port is None:
+            raise serial.SerialException("port closed")
+        fd = self.fileno()
+        limit = SERIAL_WRITE_TIMEOUT_S if self.write_timeout_s is None else self.write_timeout_s
+        deadline = time.monotonic() + limit
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view) :]
+                continue
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WriteStalled(
+                    f"the device does not take what is sent ({len(view)} of {len(data)} bytes not taken "
+                    f"within {limit:g} s)"
+                )
+            select.select([], [fd], [], remaining)
 
     def _serial(self) -> serial.Serial:
         ser = serial.Serial()
         ser.port = self.name
         ser.baudrate = self.baudrate
         ser.timeout = 0  # reads never block: select() does the waiting
-        ser.write_timeout = 2
+        ser.write_timeout = SERIAL_WRITE_TIMEOUT_S  # (write() above does not use pyserial's)
         # Many ESP32 boards wire DTR/RTS to reset and boot mode: keep both
         # released so opening the port does not reset the controller.
         ser.dtr = False
@@ -227,10 +301,11 @@ class SerialTransport(PortTransport):
 class _Pending:
     cmd: str
     args: dict[str, Any]
-    sent_at: float
+    sent_at: float  # when it was written (until then: when it arrived)
     deadline: float
     on_done: Callable[[Reply], None]
     internal: bool = False
+    written: bool = False
 
     def fail(self, request_id: int, now: float, code: str, message: str | None) -> None:
         """Tell the requester there is no answer, and why."""
@@ -238,6 +313,18 @@ class _Pending:
             self.on_done,
             Reply(False, request_id, self.cmd, self.args, now - self.sent_at, code=code, message=message),
         )
+
+
+@dataclass
+class _Out:
+    """A line waiting for the link's writer."""
+
+    request_id: int
+    line: bytes
+    cmd: str
+    internal: bool
+    device: str | None  # the device it is for (None: internal, for whatever answers)
+    session: int  # the transport session it was queued in
 
 
 class LinkClosed(Exception):
@@ -256,6 +343,8 @@ class LinkStats:
     frames_refused: int = 0  # decoded, but failed the checks (edge.py)
     frames_held_dropped: int = 0  # held while identifying, and overflowed
     identity_checks: int = 0  # hellos answered
+    writes_failed: int = 0  # writes the device did not take in time (or that failed)
+    queue_full: int = 0  # requests refused (or dropped for a cut) with the writer's queue full
 
 
 class DeviceLink:
@@ -287,8 +376,16 @@ class DeviceLink:
         self._open = False  # the transport is open
         self._ready = False  # open, and the device's hello answered and accepted
         self._lock = threading.Lock()
+        # Held by the writer while it writes: close() and identity changes
+        # wait for a write in progress (bounded: see Transport.write).
         self._write_lock = threading.Lock()
         self._pending: dict[int, _Pending] = {}
+        self._outq: deque[_Out] = deque()
+        self._out_ready = threading.Condition(self._lock)
+        self._session_no = 0
+        self._reset_reason: str | None = None  # the writer asks the reader to reset the transport
+        self.writing_since: float | None = None  # a write in progress since (monotonic)
+        self._writer: threading.Thread | None = None
         self._ids = itertools.count(1)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -332,12 +429,16 @@ class DeviceLink:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"link {self.port}", daemon=True)
+        self._writer = threading.Thread(target=self._write_loop, name=f"link {self.port} writer", daemon=True)
         self._thread.start()
+        self._writer.start()
 
     def request_stop(self) -> None:
-        """Tell the thread to stop, without waiting (stop() waits)."""
+        """Tell the threads to stop, without waiting (stop() waits)."""
         self._stop.set()
         self._wake()
+        with self._out_ready:
+            self._out_ready.notify_all()
 
     def ask_again(self) -> None:
         """A link standing by asks its device's hello now (the link that
@@ -350,6 +451,8 @@ class DeviceLink:
         self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._writer is not None:
+            self._writer.join(timeout=5)
         # Close the wake-up pipe once: closing a file descriptor number twice
         # could close whatever else has reused that number meanwhile.
         with self._lock:
@@ -368,14 +471,18 @@ class DeviceLink:
         timeout_s: float | None = None,
         *,
         for_device: str | None = None,
+        since: float | None = None,
         **args: Any,
     ) -> int | None:
-        """Send one command; `on_done(reply)` is called exactly once, from the
-        link's thread (or at once, from this one, when nothing was sent).
-        With `for_device`, the command is sent only while this link serves
-        that device (its hello said so), else refused as `device_offline`.
-        Returns the request id, or None when nothing was sent."""
-        return self._send(cmd, args, on_done, timeout_s, internal=False, for_device=for_device)
+        """Queue one command for the writer and return at once; `on_done(reply)`
+        is called exactly once, from one of the link's threads (or at once,
+        from this one, when it is refused). With `for_device`, the command is
+        written only while this link serves that device (its hello said so),
+        else refused as `device_offline`; without it, only to the device
+        served now. `since` (time.monotonic()): when the command arrived;
+        its timeout counts from then (default: now). Returns the request id,
+        or None when it was refused at once."""
+        return self._send(cmd, args, on_done, timeout_s, internal=False, for_device=for_device, since=since)
 
     # -- sending ---------------------------------------------------------------
 
@@ -387,9 +494,13 @@ class DeviceLink:
         timeout_s: float | None,
         internal: bool,
         for_device: str | None = None,
+        since: float | None = None,
     ) -> int | None:
         now = time.monotonic()
+        since = now if since is None else min(since, now)
         failure = None
+        dropped: tuple[int, _Pending | None] | None = None
+        request_id = 0
         with self._lock:
             if not self._open:
                 failure = "the device is not connected"
@@ -402,33 +513,119 @@ class DeviceLink:
                     failure = "the device's identity is being checked (it restarted or was reconnected)"
             elif for_device is not None and for_device != self.device_id:
                 failure = f"{self.port} now serves device {self.device_id}, not {for_device}"
-            else:
+            elif len(self._outq) >= OUT_MAX:
+                self.stats.queue_full += 1
+                dropped = self._drop_one_for_urgent() if cmd in URGENT_COMMANDS else None
+                if dropped is None:
+                    failure = f"{len(self._outq)} commands already wait for {self.port} (the device does not take them)"
+            if failure is None:
                 request_id = (next(self._ids) - 1) % protocol.MAX_ID + 1
                 timeout = self.request_timeout_s if timeout_s is None else timeout_s
-                self._pending[request_id] = _Pending(cmd, args, now, now + timeout, on_done, internal)
-        if failure:
-            _call(on_done, Reply(False, None, cmd, args, 0.0, code="device_offline", message=failure))
-            return None
-        line = protocol.request(request_id, cmd, **args).encode()
-        try:
-            with self._write_lock:
-                self.transport.write(line)
-        except (serial.SerialException, OSError) as err:
-            # The reader notices the dead port too; fail this request now.
-            with self._lock:
-                pending = self._pending.pop(request_id, None)
-            if pending is not None:
-                _call(
-                    on_done,
-                    Reply(False, request_id, cmd, args, 0.0, code="device_offline", message=f"write failed: {err}"),
+                self._pending[request_id] = _Pending(cmd, args, since, since + timeout, on_done, internal)
+                out = _Out(
+                    request_id,
+                    protocol.request(request_id, cmd, **args).encode(),
+                    cmd,
+                    internal,
+                    None if internal else self.device_id,
+                    self._session_no,
                 )
-            self._wake()
+                if cmd in URGENT_COMMANDS:
+                    # Ahead of everything queued but earlier urgent ones.
+                    at = next((i for i, o in enumerate(self._outq) if o.cmd not in URGENT_COMMANDS), len(self._outq))
+                    self._outq.insert(at, out)
+                else:
+                    self._outq.append(out)
+                self._out_ready.notify()
+        if failure:
+            _call(on_done, Reply(False, None, cmd, args, now - since, code="device_offline", message=failure))
             return None
-        if not internal:
-            self.stats.commands_sent += 1
-        log.debug("%s → %s", self.port, line.decode().rstrip())
+        if dropped is not None and dropped[1] is not None:
+            dropped[1].fail(dropped[0], now, "device_offline", f"dropped for a cut: {OUT_MAX} commands waited")
         self._wake()  # the reader recomputes its next deadline
         return request_id
+
+    def _drop_one_for_urgent(self) -> tuple[int, _Pending | None] | None:
+        """With the queue full: take out the newest queued command that is
+        not urgent, to make room for a cut (under _lock; the caller fails
+        it). None when every queued command is urgent."""
+        for i in range(len(self._outq) - 1, -1, -1):
+            out = self._outq[i]
+            if out.cmd not in URGENT_COMMANDS and not out.internal:
+                del self._outq[i]
+                return out.request_id, self._pending.pop(out.request_id, None)
+        return None
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        """Take queued lines one at a time and write them, each bounded in
+        time (Transport.write); a write that fails resets the transport."""
+        while not self._stop.is_set():
+            with self._out_ready:
+                while not self._outq and not self._stop.is_set():
+                    self._out_ready.wait()
+            if self._stop.is_set():
+                return
+            try:
+                self._write_next()
+            except Exception:  # a bug: log it, never let the thread die
+                log.exception("%s: unexpected error in the writer", self.port)
+
+    def _write_next(self) -> None:
+        refused: tuple[int, _Pending, str] | None = None
+        error: Exception | None = None
+        with self._write_lock:
+            with self._lock:
+                if not self._outq:
+                    return
+                out = self._outq.popleft()
+                pending = self._pending.get(out.request_id)
+                if pending is None:
+                    return  # failed meanwhile (timeout, port closed)
+                problem = None
+                if not self._open or out.session != self._session_no or self._reset_reason is not None:
+                    problem = "the device is not connected"
+                elif not out.internal and (not self._ready or self.device_id != out.device):
+                    # Its identity changed while the command waited: the
+                    # command was for the device served when it came.
+                    problem = f"{self.port} no longer serves device {out.device}"
+                if problem is not None:
+                    del self._pending[out.request_id]
+                    refused = (out.request_id, pending, problem)
+                else:
+                    self.writing_since = pending.sent_at = time.monotonic()
+                    pending.written = True
+            if refused is None:
+                try:
+                    self.transport.write(out.line)
+                except (serial.SerialException, OSError, ValueError) as err:
+                    error = err
+                finally:
+                    self.writing_since = None
+        if refused is not None:
+            request_id, pending, problem = refused
+            if not pending.internal:
+                pending.fail(request_id, time.monotonic(), "device_offline", problem)
+            return
+        if error is None:
+            if not out.internal:
+                self.stats.commands_sent += 1
+            log.debug("%s → %s", self.port, out.line.decode(errors="replace").rstrip())
+            return
+        self.stats.writes_failed += 1
+        with self._lock:
+            pending = self._pending.pop(out.request_id, None)
+            if not isinstance(error, ValueError) and self._reset_reason is None:
+                # A line may be half written: the stream cannot go on.
+                self._reset_reason = f"write failed: {_short(error)}; reconnecting"
+        if isinstance(error, ValueError):
+            log.warning("%s: not sent (%s): %s", self.port, _short(error), out.line[:80])
+        else:
+            log.warning("%s: %s", self.port, self._reset_reason)
+        if pending is not None and not pending.internal:
+            pending.fail(out.request_id, time.monotonic(), "device_offline", f"write failed: {_short(error)}")
+        self._wake()
 
     def _wake(self) -> None:
         if self._wake_w < 0:
@@ -467,6 +664,8 @@ class DeviceLink:
             told = last_kind = None
             with self._lock:
                 self._open = True
+                self._session_no += 1
+                self._reset_reason = None
             log.info("%s: port open%s", self.port, f" again after {failures} failed attempt(s)" if failures else "")
             failures = 0
             self.stats.opens += 1
@@ -493,12 +692,16 @@ class DeviceLink:
         return wait * (1.0 - random.random() * self.backoff_jitter) if self.backoff_jitter else wait
 
     def _close(self) -> None:
-        with self._write_lock, self._lock:
-            self._open = False
-            self._ready = False
-            pending = list(self._pending.items())
-            self._pending.clear()
-        self.transport.close()
+        # Waits for a write in progress (bounded: Transport.write), so the
+        # transport is never closed under the writer.
+        with self._write_lock:
+            with self._lock:
+                self._open = False
+                self._ready = False
+                pending = list(self._pending.items())
+                self._pending.clear()
+                self._outq.clear()
+            self.transport.close()  # (not under _lock: request() never waits for it)
         self._held.clear()
         now = time.monotonic()
         for request_id, p in pending:
@@ -525,6 +728,10 @@ class DeviceLink:
             self._check_identity_timeout(now)
             self._check_silence(now)
             self._check_transport_silence(now)
+            reset = self._reset_reason
+            if reset is not None:
+                self._closed_reason = reset
+                raise LinkClosed()
             timeout = self._next_deadline(now) - now
             readable, _, _ = select.select([fd, self._wake_r], [], [], max(0.0, timeout))
             if self._wake_r in readable:
@@ -849,10 +1056,18 @@ class DeviceLink:
                 if now >= p.deadline:
                     expired.append((request_id, p))
                     del self._pending[request_id]
+            if expired and self._outq:  # not written, and never will be: room for others
+                live = [o for o in self._outq if o.request_id in self._pending]
+                self._outq.clear()
+                self._outq.extend(live)
         for request_id, p in expired:
             if not p.internal:
                 self.stats.timeouts += 1
-            p.fail(request_id, now, "timeout", f"no answer within {now - p.sent_at:.1f} s")
+            if p.written:
+                p.fail(request_id, now, "timeout", f"no answer within {now - p.sent_at:.1f} s")
+            else:
+                p.fail(request_id, now, "timeout", f"not sent within {now - p.sent_at:.1f} s (the device does not "
+                       "take what is sent)")  # fmt: skip
 
     def _check_silence(self, now: float) -> None:
         last = self.stats.last_frame_at

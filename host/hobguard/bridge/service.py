@@ -16,7 +16,9 @@ device's code and message. A retained command is also removed from the
 broker (empty retained message) so it cannot come back.
 
 Threads: paho's network thread runs the MQTT callbacks and turns commands
-into device requests at once; each DeviceLink runs its own reader thread;
+into device requests at once: it only queues them (DeviceLink.request never
+writes, so a device that stops reading cannot hold up another hob's
+commands); each DeviceLink runs its own reader thread and writer thread;
 the announcer thread re-publishes discovery, availability and states
 (after a connect, a Home Assistant restart or a device's hello), one run
 at a time, requests coalesced, in batches that wait for the broker's
@@ -371,7 +373,9 @@ class Bridge:
         def done(reply: Reply) -> None:
             self._command_done(view, topic, shown, described, arrived, reply)
 
-        link.request(result.device_cmd, done, for_device=view.id, **result.args)
+        # Queued for the link's writer: returns at once, whatever the device
+        # does; the timeout counts from when the message arrived.
+        link.request(result.device_cmd, done, for_device=view.id, since=arrived, **result.args)
 
     def _command_done(
         self, view: DeviceView, topic: str, shown: str, described: str, arrived: float, reply: Reply
