@@ -10,6 +10,7 @@ buffer), and end to end through a real Mosquitto."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 from fakedevice import FakeDevice
 from hobguard.bridge import device_link
 from hobguard.bridge.device_link import OUT_MAX, DeviceLink, Reply, SerialTransport
-from hobguard.testing import wait_for
+from hobguard.testing import FakeLink, FakeMessage, bridge_on_fake_mqtt, serve_fake_device, wait_for
 from test_bridge_link import Listener
 
 
@@ -187,6 +188,19 @@ def test_a_write_that_never_completes_holds_only_its_own_link(tmp_path: Path, li
         other_device.close()
 
 
+def test_the_bridge_only_queues_and_times_commands_from_their_arrival(tmp_path: Path) -> None:
+    """The MQTT thread hands each command to the link with the time paho
+    received it (`message.timestamp`), so a command that waited is timed
+    (and logged) from then, not from when it was written."""
+    bridge = bridge_on_fake_mqtt(serial=["/dev/null-not-opened"], state_file=tmp_path / "state.json")
+    link = serve_fake_device(bridge, {"device": "hob-t", "burners": ["left"], "proto": 1, "heartbeat_s": 10}).link
+    assert isinstance(link, FakeLink)
+    arrived = time.monotonic() - 3.0
+    bridge._on_message(FakeMessage(f"{bridge.base}/hob-t/left/gas/set", b"CLOSE", timestamp=arrived))
+    assert link.requests == [("cut", {"burner": "left"})]
+    assert link.since == [arrived]
+
+
 # -- end to end: MQTT, the bridge, two hobs -------------------------------------------------------
 
 
@@ -235,10 +249,17 @@ def test_over_mqtt_a_hob_that_stops_reading_never_delays_another_hobs_cut(
         hob_b.close()
 
 
+def outcomes(caplog: pytest.LogCaptureFixture, topic_end: str) -> list[str]:
+    """The bridge's log lines that tell a command's outcome, for a topic."""
+    lines = [r.getMessage() for r in list(caplog.records) if r.name == "hobguard.bridge"]
+    return [line for line in lines if line.split(" ", 1)[0].endswith(topic_end) and " → " in line]
+
+
 @pytest.mark.e2e
 def test_over_mqtt_a_stuck_write_is_rejected_with_its_reason_and_the_hob_comes_back(
-    mosquitto, rig_factory, topic_prefix, tmp_path: Path
+    mosquitto, rig_factory, topic_prefix, tmp_path: Path, caplog
 ) -> None:
+    caplog.set_level(logging.INFO, logger="hobguard.bridge")
     hob_a = FakeDevice(tmp_path / "ttyA", device_id="hob-a")
     try:
         rig = rig_factory(mosquitto.url, [str(hob_a.link_path)], topic_prefix, offline_after_s=30)
@@ -256,9 +277,10 @@ def test_over_mqtt_a_stuck_write_is_rejected_with_its_reason_and_the_hob_comes_b
         )
         hob_a.reading = True
         rig.wait_online("hob-a", timeout=30, since=offline.index)
-        hob_a.tc_mv = 55.0  # marks the state in A's reply to the next cut
-        again = rig.send("hob-a", "left/gas/set", "CLOSE")
-        rig.wait_burner("hob-a", "left", lambda s: s["tc_mv"] == 55.0, since=again)
+        caplog.clear()
+        rig.send("hob-a", "left/gas/set", "CLOSE")
+        wait_for(lambda: outcomes(caplog, "hob-a/left/gas/set"), what="the cut's outcome")
+        assert "→ cut(burner=left) → ok in" in outcomes(caplog, "hob-a/left/gas/set")[0]
         assert hob_a.commands("cut") == [{"burner": "left"}]  # (the stuck one was discarded at the reset)
     finally:
         hob_a.close()

@@ -122,12 +122,19 @@ def test_two_ports_saying_the_same_device_id_serve_it_once(mosquitto, fakes, rig
     event = rig.recorder.wait(
         lambda m: m.topic == event_topic and m.json()["event_type"] == "quarantined", what="the twin refused"
     ).json()
-    assert event["device"] == "hob-twin" and "refuses" in event["detail"]
-    # Whichever said hello first is served; the other is not.
+    # Whichever said hello first is served; the other is not, and the event
+    # names both ports.
     serving = rig.bridge.devices["hob-twin"].link
     assert serving is not None
     served, refused = (first, second) if serving.port == str(first.link_path) else (second, first)
-    assert event["port"] == str(refused.link_path)
+    assert event["device"] == "hob-twin" and event["port"] == str(refused.link_path)
+    assert "must be unique" in event["detail"] and f"served on {served.link_path}" in event["detail"]
+    # The refused one restarts: asked again, refused again while the first serves.
+    hellos = len(refused.commands("hello"))
+    refused.send({"t": "evt", "event_type": "boot", "seq": 1})
+    wait_for(lambda: len(refused.commands("hello")) > hellos, what="the twin asked again")
+    wait_for(lambda: [link for link in rig.bridge.links if link.port == str(refused.link_path)][0].quarantined)
+    assert rig.bridge.devices["hob-twin"].link is serving
     mark = rig.send("hob-twin", "left/gas/set", "CLOSE")
     wait_for(lambda: served.commands("cut"), what="the cut")
     assert refused.commands("cut") == []

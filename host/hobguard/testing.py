@@ -461,12 +461,21 @@ class FakeLink:
     def __init__(self, port: str = "/dev/fake") -> None:
         self.port = port
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.since: list[float | None] = []  # each request's arrival time, as given
 
     def request(
-        self, cmd: str, on_done: Any, timeout_s: float | None = None, *, for_device: str | None = None, **args: Any
+        self,
+        cmd: str,
+        on_done: Any,
+        timeout_s: float | None = None,
+        *,
+        for_device: str | None = None,
+        since: float | None = None,
+        **args: Any,
     ) -> int:
         assert for_device is not None, "every command names the device it is for"
         self.requests.append((cmd, args))
+        self.since.append(since)
         return len(self.requests)
 
     def serves(self, device_id: str) -> bool:

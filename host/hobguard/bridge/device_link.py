@@ -1063,11 +1063,12 @@ class DeviceLink:
         for request_id, p in expired:
             if not p.internal:
                 self.stats.timeouts += 1
+            waited = now - p.sent_at
             if p.written:
-                p.fail(request_id, now, "timeout", f"no answer within {now - p.sent_at:.1f} s")
+                message = f"no answer within {waited:.1f} s"
             else:
-                p.fail(request_id, now, "timeout", f"not sent within {now - p.sent_at:.1f} s (the device does not "
-                       "take what is sent)")  # fmt: skip
+                message = f"not sent within {waited:.1f} s: the device does not take what is sent"
+            p.fail(request_id, now, "timeout", message)
 
     def _check_silence(self, now: float) -> None:
         last = self.stats.last_frame_at

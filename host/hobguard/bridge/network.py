@@ -37,10 +37,10 @@ from .netlink import NetLinkError, NetTransport
 log = logging.getLogger("hobguard.link")
 
 CONNECT_TIMEOUT_S = 5.0
-# A command is written from the thread that took it off MQTT: a device that
-# does not take a line within this long (its socket buffer full: it stopped
-# reading) fails that command and its connection is ended, rather than
-# holding up the commands for other hobs.
+# Commands are written by the link's writer thread (device_link), never by
+# MQTT's: a device that does not take a line within this long (its socket
+# buffer full: it stopped reading) fails that command and its connection is
+# ended, rather than holding up the commands queued behind it.
 WRITE_TIMEOUT_S = 0.5
 BACKOFF_FIRST_S = 1.0
 BACKOFF_JITTER = 0.25

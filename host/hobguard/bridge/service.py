@@ -689,7 +689,12 @@ class Bridge:
                         link.port,
                         link.port,
                     )
-                    return False
+                    # Quarantined (asked again after 30 s … 5 min) while the
+                    # first port serves it; its event names both ports.
+                    return Refusal(
+                        f"device id {device_id} is already served on {other.link.port}; it answers on {link.port} "
+                        "too: device ids must be unique"
+                    )
             for view in self.devices.values():
                 if view.id != device_id and discovery.node_id(view.id) == node:
                     log.error(
