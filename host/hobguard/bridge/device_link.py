@@ -1,8 +1,10 @@
 """The device side of the bridge: one `DeviceLink` per device connection.
 
-A link owns one thread that opens its transport (a serial port today; any
-byte stream with a file descriptor: see `Transport`), says hello, reads
-frames and keeps requests and their replies together.
+A link owns a reader thread that opens its transport (a serial port, a
+network connection; any byte stream with a file descriptor: see
+`Transport`), says hello, reads frames and keeps requests and their
+replies together, and a writer thread that writes what is queued (below:
+"Writes never hold anyone up").
 
 **Identity.** A link never carries commands or state under a device id
 the device did not just say itself. A device says who it is in its hello
