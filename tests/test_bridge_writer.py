@@ -78,10 +78,13 @@ def links():
 def start(links: list[DeviceLink], transport: Any, **kw: Any) -> DeviceLink:
     kw.setdefault("request_timeout_s", 30.0)
     kw.setdefault("backoff_max_s", 0.5)
-    link = DeviceLink(transport, Listener(), **kw)
+    listener = Listener()
+    link = DeviceLink(transport, listener, **kw)
     link.start()
     links.append(link)
-    wait_for(lambda: link.online, what="link online")
+    # Online, and the snapshot asked after hello answered: nothing of the
+    # link's own is queued or being written any more.
+    wait_for(lambda: link.online and listener.states, what="link online, with its snapshot")
     return link
 
 

@@ -522,16 +522,11 @@ class DeviceLink:
                     failure = f"{len(self._outq)} commands already wait for {self.port} (the device does not take them)"
             if failure is None:
                 request_id = (next(self._ids) - 1) % protocol.MAX_ID + 1
+                line = protocol.request(request_id, cmd, **args).encode()
                 timeout = self.request_timeout_s if timeout_s is None else timeout_s
                 self._pending[request_id] = _Pending(cmd, args, since, since + timeout, on_done, internal)
-                out = _Out(
-                    request_id,
-                    protocol.request(request_id, cmd, **args).encode(),
-                    cmd,
-                    internal,
-                    None if internal else self.device_id,
-                    self._session_no,
-                )
+                device = None if internal else self.device_id
+                out = _Out(request_id, line, cmd, internal, device, self._session_no)
                 if cmd in URGENT_COMMANDS:
                     # Ahead of everything queued but earlier urgent ones.
                     at = next((i for i, o in enumerate(self._outq) if o.cmd not in URGENT_COMMANDS), len(self._outq))
