@@ -215,7 +215,7 @@ def test_unattended_guard_warns_then_cuts_on_time():
     assert k.state()["burners"][0]["last_cut_reason"] == "unattended"
 
 
-@pytest.mark.parametrize("sign", ["presence", "button", "timer", "lit", "turned"])
+@pytest.mark.parametrize("sign", ["presence", "button", "lit", "turned"])
 def test_each_sign_of_a_person_restarts_the_count_and_takes_a_warning_back(sign):
     k = Kitchen()
     start = k.dev.clock.ms
@@ -227,8 +227,6 @@ def test_each_sign_of_a_person_restarts_the_count_and_takes_a_warning_back(sign)
         k.dev.command("presence")
     elif sign == "button":
         k.dev.press_button(200)
-    elif sign == "timer":
-        k.dev.command("timer_set", burner="left", minutes=30)
     elif sign == "lit":
         k.light(1)
     elif sign == "turned":

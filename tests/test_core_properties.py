@@ -282,14 +282,18 @@ def _do(hob: Hob, act: tuple) -> None:
 
 # What takes a warning back, per reason: after one of these, a cut needs a
 # new warning.
+# (A warning_cancelled takes back only a warning of its own reason.) Timer
+# commands take back nothing but a timer's own warning (review F2: nothing
+# from the network delays the left-on or the unattended guard).
 TAKES_BACK = {
     "timer": ("timer_set", "timer_cancelled", "cut"),
-    "left_on": ("timer_set", "timer_cancelled", "cut", "ignited"),
+    "left_on": ("warning_cancelled", "cut", "ignited"),
     "unattended": ("warning_cancelled", "cut", "ignited"),
 }
 # Signs of a person the checker can see (a turn is seen by the core only once
 # the flame holds its new level, so it is left out: it can only delay a cut).
-SIGNS = ("_sign", "timer_set", "timer_cancelled", "ignited")
+# A timer command is none (review F2).
+SIGNS = ("_sign", "ignited")
 
 
 def unwarned_cuts(events: list[tuple[int, dict]], warn_ms: int, unattended_ms: int = 0) -> list[str]:
@@ -309,7 +313,7 @@ def unwarned_cuts(events: list[tuple[int, dict]], warn_ms: int, unattended_ms: i
             if kind == "warning" and e["reason"] == reason:
                 warned_at = t0
                 break
-            if kind in TAKES_BACK[reason]:
+            if kind in TAKES_BACK[reason] and (kind != "warning_cancelled" or e.get("reason") == reason):
                 break
         allowance = JITTER_MS if reason == "timer" else 0
         if warned_at is None:
@@ -390,11 +394,19 @@ def test_the_warning_check_catches_a_cut_without_its_warning():
     assert len(unwarned_cuts(events, warn)) == 1
     events = [
         (0, {"event_type": "warning", "burner": "left", "reason": "left_on"}),
-        (5000, {"event_type": "timer_set", "burner": "left"}),
-        (9000, {"event_type": "timer_cancelled", "burner": "left"}),
+        (5000, {"event_type": "warning_cancelled", "burner": "left", "reason": "left_on", "sign": "button"}),
         (31000, {"event_type": "cut", "burner": "left", "reason": "left_on"}),
     ]
     assert "no warning" in unwarned_cuts(events, warn)[0]
+    # a timer command takes no left-on warning back (review F2), and an
+    # unattended warning taken back is not a left-on one
+    events = [
+        (0, {"event_type": "warning", "burner": "left", "reason": "left_on"}),
+        (5000, {"event_type": "timer_set", "burner": "left"}),
+        (9000, {"event_type": "warning_cancelled", "burner": "left", "reason": "unattended"}),
+        (31000, {"event_type": "cut", "burner": "left", "reason": "left_on"}),
+    ]
+    assert unwarned_cuts(events, warn) == []
     events = [
         (0, {"event_type": "warning", "burner": "right", "reason": "timer"}),
         (warn - JITTER_MS, {"event_type": "cut", "burner": "right", "reason": "timer"}),

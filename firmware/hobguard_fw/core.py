@@ -133,8 +133,9 @@ class Burner:
         self.flame = None  # True / False / None (not known yet or sensor fault)
         self.flame_candidate = None
         self.candidate_since = 0  # (age clamped, see STAMP_AGE_CAP)
-        # When the left-on count started: the flame lit or the last cut
-        # (age clamped).
+        # When the left-on count started: the flame lit, the last sign of a
+        # person at the hob for it (button, its knob turned) or the last
+        # cut (age clamped). Nothing from a link moves it.
         self.guard_since = 0
         self.lit_order = 0  # larger = lit more recently
         self.bad_samples = 0
@@ -347,13 +348,7 @@ class Hob:
                 if not burner.timer_warned:
                     at = ticks_add(at, -self._warn)
                 wait = min(wait, ticks_diff(at, now))
-            if (
-                burner.flame
-                and self._left_on
-                and burner.timer_deadline is None
-                and burner.guard_deadline is None
-                and burner.cut_until is None
-            ):
+            if burner.flame and self._left_on and burner.guard_deadline is None and burner.cut_until is None:
                 at = ticks_add(burner.guard_since, self._left_on - self._warn)
                 wait = min(wait, ticks_diff(at, now))
         if self._unattended:
@@ -458,8 +453,6 @@ class Hob:
             raise HobError("refused", "the hob is locked: every burner is already cut")
         burner.timer_deadline = ticks_add(now, duration)
         burner.timer_warned = False
-        burner.guard_deadline = None  # a left-on warning: the timer is in charge now
-        self._person(now, "timer")
         self.emit("timer_set", burner, minutes=minutes)
 
     def extend_timer(self, name, minutes, now):
@@ -472,8 +465,6 @@ class Hob:
             raise HobError("bad_arg", "the timer would run longer than %s minutes" % self.settings["timer_max_min"])
         burner.timer_deadline = ticks_add(now, remaining + duration)
         burner.timer_warned = False
-        burner.guard_deadline = None  # a left-on warning: the timer is in charge now
-        self._person(now, "timer")
         self.emit("timer_set", burner, minutes=(remaining + duration) / 60000)
 
     def cancel_timer(self, name, now):
@@ -481,21 +472,33 @@ class Hob:
         if burner.timer_deadline is not None:
             burner.timer_deadline = None
             burner.timer_warned = False
-            self._person(now, "timer")
             self.emit("timer_cancelled", burner)
 
-    # What the left-on guard counts (issue 9, item 2; issue 12). It is the
-    # last resort, so it counts the flame's own age: from its lighting (or
-    # the last cut of it), whatever commands come. While a timer runs it is
-    # idle, the timer cuts anyway with its own warning, and setting or
-    # extending a timer withdraws a left-on warning under way. Once no timer
-    # runs (cancelled, set to 0), the guard takes over again with the
-    # flame's full age: a flame older than left_on_min - warn_before_s is
-    # warned at the next tick and cut a full warning later, never at once.
-    # Commands therefore cannot hold the guard off: an automation that sets
-    # and cancels timers restarts nothing; only a running timer (which cuts
-    # when it ends) keeps it idle. (Before, every timer command restarted
-    # the count, and a timer toggled now and then held it off forever.)
+    # What the left-on guard counts (issue 9, item 2; issue 12; review F2).
+    # It is the last resort, so it counts flame time on the device alone:
+    # from the flame's lighting, or from the last sign of a person AT THE
+    # HOB (a press of the button for every burning burner, a turn of this
+    # burner's knob), or the last cut of it. Nothing that arrives over a
+    # link restarts it, holds it idle or takes its warning back: timer
+    # commands and presence messages do not. A running timer is a cut of
+    # its own, which may come earlier, never later: the guard keeps
+    # counting while it runs, so cancelling a timer cannot cut at once
+    # either (the left-on warning, if due, has come in full at its own
+    # time). (Before, a running timer held the guard idle and setting one
+    # took a left-on warning back: a timer re-set every few minutes held
+    # the guard off for ever.)
+
+    def _left_on_sign(self, burner, now, sign):
+        """A sign of a person at the hob for this burner: its left-on count
+        starts again, and a left-on warning under way is taken back (the
+        person is there; the cook presses the button to cook on). Returns
+        True when it took a warning back."""
+        burner.guard_since = now
+        if burner.guard_deadline is None:
+            return False
+        burner.guard_deadline = None
+        self.emit("warning_cancelled", burner, reason="left_on", sign=sign)
+        return True
 
     # -- signs of a person (the unattended-cooking guard) ------------------
 
@@ -576,9 +579,14 @@ class Hob:
     def press(self, kind, now):
         """A button press: 'short' starts or extends a timer on the burner
         lit most recently; 'long' cuts every burner. Any press is a sign
-        of a person; a short press during an unattended warning only takes
-        that warning back (the cook says "I am here", not "+10 minutes")."""
+        of a person at the hob: the unattended count and the left-on count
+        of every burning burner start again. A short press during an
+        unattended or left-on warning only takes that warning back (the
+        cook says "I am here", not "+10 minutes")."""
         acknowledged = self._person(now, "button")
+        for burner in self.burners:
+            if burner.flame and self._left_on_sign(burner, now, "button"):
+                acknowledged = True
         if kind == "long":
             self.cut(None, "button", now)
             return True
@@ -651,7 +659,7 @@ class Hob:
                 self._cut(burner, "flame_lost", now, "the flame went out; gas cut to be sure")
                 self._apply(now)
                 return
-        if self._unattended:
+        if self._unattended or self._left_on:
             if watched and burner.flame:
                 self._watch_level(burner, millivolts, now)
             else:
@@ -726,6 +734,7 @@ class Hob:
             burner.level_mv = level  # a drift: follow it
         elif not last * (1 - TURN_FRACTION) < level < last * (1 + TURN_FRACTION):
             burner.level_mv = level
+            self._left_on_sign(burner, now, "turned")
             self._person(now, "turned")
         elif age >= TURN_ADOPT_MS:
             burner.level_mv = level  # held this long: where the flame is now
@@ -842,7 +851,7 @@ class Hob:
                 elif left <= self._warn and not burner.timer_warned:
                     burner.timer_warned = True
                     self.emit("warning", burner, reason="timer", cut_in_s=(left + 999) // 1000)
-            elif burner.flame and self._left_on and burner.cut_until is None:
+            if burner.flame and self._left_on and burner.cut_until is None:
                 if burner.guard_deadline is None:
                     on_for = ticks_diff(now, burner.guard_since)
                     if on_for >= self._left_on - self._warn:

@@ -79,8 +79,10 @@ FAULT_WORDS = {
     "crash": "the firmware crashed and restarted",
 }
 
-#: The sign of a person that took an unattended warning back
-#: (``warning_cancelled``'s ``sign``), completing "no cut: ...".
+#: The sign of a person that took an unattended or left-on warning back
+#: (``warning_cancelled``'s ``sign``), completing "no cut: ...". ("timer" is
+#: only said by firmware before review F2: a timer command is no sign of a
+#: person any more.)
 SIGN_WORDS = {
     "presence": "someone was seen at the hob",
     "button": "the button was pressed",
@@ -93,7 +95,7 @@ SIGN_WORDS = {
 #: something takes it back), by its reason.
 WARNING_ADVICE = {
     "timer": "Extend the timer to keep cooking.",
-    "left_on": "Set a timer to keep cooking.",
+    "left_on": "Press the hob's button to keep cooking.",
     "unattended": "Press the hob's button, or say you are here, to keep cooking.",
 }
 

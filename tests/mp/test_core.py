@@ -237,12 +237,18 @@ def test_left_on_guard_warns_then_cuts():
     assert len(cuts) == 1 and cuts[0]["reason"] == "left_on"
 
 
-def test_left_on_guard_does_not_apply_with_timer_and_can_be_off():
+def test_left_on_guard_counts_while_a_timer_runs_and_can_be_off():
+    # review F2: a running timer may cut earlier than the left-on guard,
+    # never later; the guard keeps counting the flame's time while it runs
     k = Kitchen()
     k.light(0)
     k.hob.set_timer("left", 180, k.now)
-    k.run(150 * MINUTE)
-    assert k.of("cut") == []
+    k.run(118 * MINUTE)
+    assert k.of("warning") == [] and k.of("cut") == []
+    k.run(90 * SECOND)
+    assert [e["reason"] for e in k.of("warning")] == ["left_on"]
+    k.run(60 * SECOND)
+    assert [e["reason"] for e in k.of("cut")] == ["left_on"]
     k = Kitchen(overrides={"left_on_min": 0})
     k.light(0)
     k.run(300 * MINUTE)
@@ -618,22 +624,19 @@ def _cut_warnings(k, burner="left"):
     ]
 
 
-def test_cancelling_a_long_timer_warns_at_once_and_cuts_a_full_warning_later():
-    # The left-on guard counts the flame's age (issue 12): a timer command
-    # does not restart it, a running timer only keeps it idle.
+def test_cancelling_a_long_timer_does_not_cut_at_once():
+    # The left-on guard counts the flame's time while a timer runs (review
+    # F2): its warning has come, in full, at its own time; cancelling the
+    # timer then changes nothing, and never cuts at once.
     k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
     k.light(0)
     k.hob.set_timer("left", 10, k.now)
-    k.run(8 * MINUTE)  # burning well past left_on_min under the timer
-    assert k.of("cut") == [] and k.of("warning") == []
-    k.hob.cancel_timer("left", k.now)
-    assert k.of("cut") == []  # never at once
-    k.run(SECOND)
+    k.run(4 * MINUTE + 35 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on")]
     assert [e["cut_in_s"] for e in k.of("warning")] == [30]
-    k.run(28 * SECOND)
-    assert k.of("cut") == []
-    k.run(2 * SECOND)  # a full warning after the warning
+    k.hob.cancel_timer("left", k.now)
+    assert k.of("cut") == [] and k.hob.relay_closed[0]  # never at once
+    k.run(30 * SECOND)  # a full warning after the warning
     assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
 
 
@@ -656,28 +659,44 @@ def test_timer_zero_on_a_long_burning_burner_does_not_cut_at_once():
     k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
     k.light(0)
     k.hob.set_timer("left", 20, k.now)
-    k.run(12 * MINUTE)
+    k.run(4 * MINUTE + 35 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on")]
     k.hob.handle("timer_set", {"burner": "left", "minutes": 0}, k.now)
     assert k.of("cut") == [] and k.hob.relay_closed[0]
-    k.run(29 * SECOND)
+    k.run(15 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on")] and k.hob.relay_closed[0]
-    k.run(2 * SECOND)
+    k.run(15 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
 
 
-def test_a_timer_command_withdraws_a_left_on_warning_under_way():
+def test_a_timer_command_takes_no_left_on_warning_back_the_button_does():
+    # Review F2: nothing from the network takes a left-on warning back (a
+    # timer may only cut sooner); a press of the hob's button does, and
+    # says so (review F10), and gives the flame a fresh left_on_min.
     k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
     k.light(0)
     k.run(4 * MINUTE + 40 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on")]
-    k.hob.set_timer("left", 3, k.now)  # the timer is in charge now
+    k.hob.set_timer("left", 3, k.now)
+    k.hob.presence(k.now)
+    assert k.state(0)["left_on_cut_in_s"] is not None
+    k.run(25 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on"), ("cut", "left_on")]
+    assert k.of("warning_cancelled") == []
+    k = Kitchen(overrides={"left_on_min": 5, "warn_before_s": 30})
+    k.light(0)
+    k.run(4 * MINUTE + 40 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on")]
+    assert k.hob.press("short", k.now)
+    k.events.extend(k.hob.take_events())
+    taken_back = k.of("warning_cancelled")
+    assert [(e["burner"], e["reason"], e["sign"]) for e in taken_back] == [("left", "left_on", "button")]
     assert k.state(0)["left_on_cut_in_s"] is None
-    k.run(2 * MINUTE)
-    assert k.of("cut") == []
-    k.hob.cancel_timer("left", k.now)  # and when it stops, the guard is back
-    k.run(SECOND)
+    assert k.of("timer_set") == []  # the press only took the warning back
+    k.run(4 * MINUTE + 25 * SECOND)
+    assert _cut_warnings(k) == [("warning", "left_on")]
+    k.run(10 * SECOND)  # 4.5 minutes after the press: warned again
     assert _cut_warnings(k) == [("warning", "left_on"), ("warning", "left_on")]
-    assert k.state(0)["left_on_cut_in_s"] == 30
     k.run(30 * SECOND)
     assert _cut_warnings(k) == [("warning", "left_on"), ("warning", "left_on"), ("cut", "left_on")]
 

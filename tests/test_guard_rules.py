@@ -1,0 +1,188 @@
+"""The left-on and unattended guards against the network (review F2).
+
+The rule (docs/guards.md): the left-on guard is the last resort, absolute on
+flame time. It counts from the flame's lighting or the last sign of a person
+AT THE HOB (the button, the burner's knob turned), and nothing that arrives
+over a link (timer set / extend / cancel, presence) restarts it, holds it
+idle or takes its warning back. A running timer may cut earlier, never
+later. For the unattended guard a timer command is no sign of a person.
+
+Driven through the real control core (firmware/hobguard_fw/core.py) with
+the simple hob of test_core_properties (a flame reads hot, an open relay
+puts it out).
+"""
+
+from __future__ import annotations
+
+from hobguard_fw import core
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from test_core_properties import HOUR, JITTER_MS, MINUTE, SECOND, Hob, unwarned_cuts
+
+
+def _lit(hob: Hob, i: int = 0) -> int:
+    """Light burner i; return when the core saw it (its `ignited`)."""
+    hob.flames[i] = True
+    hob.run(5 * SECOND)
+    seen = [t for t, e in hob.events if e["event_type"] == "ignited" and e["burner"] == ("left", "right")[i]]
+    assert seen, hob.events
+    return seen[-1]
+
+
+def _command(hob: Hob, cmd: str, **args) -> None:
+    try:
+        hob.core.handle(cmd, args, hob.now)
+    except core.HobError as err:
+        assert err.code in ("refused", "bad_arg"), err.message
+    hob.core.tick(hob.now)
+    hob.collect()
+
+
+def _cuts(hob: Hob, burner: str = "left") -> list[tuple[int, str]]:
+    return [(t, e["reason"]) for t, e in hob.events if e["event_type"] == "cut" and e.get("burner") == burner]
+
+
+def _warnings(hob: Hob, reason: str) -> list[int]:
+    return [t for t, e in hob.events if e["event_type"] == "warning" and e.get("reason") == reason]
+
+
+def test_a_timer_set_every_9_minutes_does_not_hold_off_the_left_on_guard():
+    """The reviewer's reproduction: left_on_min 120, timer_set 10 every 9
+    minutes for 8 hours. Before the fix: no warning and no cut at all."""
+    hob = Hob(12345, {"left_on_min": 120})
+    hob.run(5 * SECOND)
+    lit = _lit(hob)
+    while hob.elapsed < lit + 8 * HOUR and not _cuts(hob):
+        _command(hob, "timer_set", burner="left", minutes=10)
+        hob.run(9 * MINUTE)
+    assert _cuts(hob) == [(_cuts(hob)[0][0], "left_on")], _cuts(hob)
+    cut_at = _cuts(hob)[0][0]
+    assert lit + 120 * MINUTE <= cut_at <= lit + 120 * MINUTE + JITTER_MS + SECOND
+    warned = _warnings(hob, "left_on")
+    assert len(warned) == 1 and cut_at - warned[0] >= 60 * SECOND
+    assert not [e for t, e in hob.events if e["event_type"] == "warning_cancelled"]
+    assert unwarned_cuts(hob.events, 60 * SECOND) == []
+    assert hob.flames == [False, False]
+
+
+def test_presence_every_few_minutes_does_not_hold_off_the_left_on_guard():
+    hob = Hob(7, {"left_on_min": 120, "unattended_min": 10})
+    hob.run(5 * SECOND)
+    lit = _lit(hob)
+    while hob.elapsed < lit + 4 * HOUR and not _cuts(hob):
+        _command(hob, "presence")
+        hob.run(4 * MINUTE)
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["left_on"], cuts
+    assert lit + 120 * MINUTE <= cuts[0][0] <= lit + 120 * MINUTE + JITTER_MS + SECOND
+    assert _warnings(hob, "unattended") == []  # presence kept that guard quiet, as it should
+    assert unwarned_cuts(hob.events, 60 * SECOND, 10 * MINUTE) == []
+
+
+def test_a_timer_command_is_no_sign_of_a_person_for_the_unattended_guard():
+    """The reviewer's snippet had unattended_min 30: timer commands every 9
+    minutes held it off too. Now it warns at 29 and cuts at 30 minutes."""
+    hob = Hob(99, {"left_on_min": 120, "unattended_min": 30})
+    hob.run(5 * SECOND)
+    lit = _lit(hob)
+    while hob.elapsed < lit + 2 * HOUR and not _cuts(hob):
+        _command(hob, "timer_set", burner="left", minutes=10)
+        hob.run(9 * MINUTE)
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["unattended"], cuts
+    assert lit + 30 * MINUTE <= cuts[0][0] <= lit + 30 * MINUTE + JITTER_MS + SECOND
+    assert unwarned_cuts(hob.events, 60 * SECOND, 30 * MINUTE) == []
+
+
+def test_the_button_is_how_a_cook_cooks_longer_and_takes_a_left_on_warning_back():
+    hob = Hob(0, {"left_on_min": 120, "button_timer_min": 10})
+    hob.run(5 * SECOND)
+    lit = _lit(hob)
+    hob.run(lit + 119 * MINUTE + 30 * SECOND - hob.elapsed)
+    assert len(_warnings(hob, "left_on")) == 1 and _cuts(hob) == []
+    pressed = hob.elapsed
+    hob.core.press("short", hob.now)
+    hob.collect()
+    cancelled = [e for t, e in hob.events if e["event_type"] == "warning_cancelled"]
+    assert cancelled == [dict(cancelled[0], reason="left_on", sign="button", burner="left")]
+    # the press only took the warning back: it set no timer
+    assert hob.core.burners[0].timer_deadline is None
+    hob.run(119 * MINUTE)
+    assert _cuts(hob) == []
+    hob.run(2 * MINUTE)
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["left_on"]
+    assert pressed + 120 * MINUTE <= cuts[0][0] <= pressed + 120 * MINUTE + JITTER_MS + SECOND
+    assert unwarned_cuts(hob.events, 60 * SECOND) == []
+
+
+def test_cancelling_a_timer_after_left_on_min_does_not_cut_at_once():
+    """Issue 9 item 2 still holds: the left-on warning came, in full, at its
+    own time while the timer ran; cancelling the timer changes nothing."""
+    hob = Hob(5, {"left_on_min": 60})
+    hob.run(5 * SECOND)
+    lit = _lit(hob)
+    _command(hob, "timer_set", burner="left", minutes=180)
+    hob.run(lit + 59 * MINUTE + 30 * SECOND - hob.elapsed)
+    warned = _warnings(hob, "left_on")
+    assert len(warned) == 1 and _cuts(hob) == []
+    _command(hob, "timer_cancel", burner="left")
+    assert _cuts(hob) == []
+    hob.run(2 * MINUTE)
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["left_on"] and cuts[0][0] - warned[0] >= 60 * SECOND
+
+
+NETWORK = st.one_of(
+    st.tuples(st.just("timer_set"), st.sampled_from([0, 1, 2, 5, 10, 60, 200, 720])),
+    st.tuples(st.just("timer_extend"), st.sampled_from([1, 2, 10, 60])),
+    st.tuples(st.just("timer_cancel")),
+    st.tuples(st.just("presence")),
+    st.tuples(st.just("status")),
+    st.tuples(st.just("clear_fault")),
+)
+
+
+@hsettings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    start=st.integers(0, core.TICKS_PERIOD - 1),
+    left_on_min=st.sampled_from([2, 3, 10]),
+    warn_s=st.sampled_from([5, 20, 60]),
+    unattended_min=st.sampled_from([0, 0, 1.5, 5]),
+    commands=st.lists(st.tuples(st.integers(0, 4 * MINUTE), NETWORK), max_size=40),
+    lateness=st.randoms(use_true_random=False),
+)
+def test_no_network_command_sequence_postpones_the_left_on_cut(
+    start, left_on_min, warn_s, unattended_min, commands, lateness
+):
+    """Any interleaving of what a link can send, on either burner, at any
+    times: the burner lit (no physical sign since) is cut at the latest
+    left_on_min of flame time after it was seen lit, every automatic cut
+    with its full warning (timers here are never shorter than the warning)."""
+    hob = Hob(start, {"left_on_min": left_on_min, "warn_before_s": warn_s, "unattended_min": unattended_min})
+    jitter = lambda: lateness.randint(0, JITTER_MS)  # noqa: E731
+    hob.run(5 * SECOND, jitter)
+    lit = _lit(hob)
+    bound = lit + left_on_min * MINUTE + JITTER_MS
+    for gap, (cmd, *value) in commands:
+        if _cuts(hob) or hob.elapsed >= bound:
+            break
+        hob.run(min(gap, bound - hob.elapsed), jitter)
+        burner = lateness.choice(["left", "right"])
+        if cmd in ("timer_set", "timer_extend"):
+            _command(hob, cmd, burner=burner, minutes=value[0])
+        elif cmd in ("timer_cancel", "clear_fault"):
+            _command(hob, cmd, burner=burner)
+        else:
+            _command(hob, cmd)
+    if hob.elapsed < bound:
+        hob.run(bound - hob.elapsed, jitter)
+    hob.run(2 * SECOND, jitter)  # (the burner is read once a second: the cut has shown at most one read later)
+    cuts = _cuts(hob)
+    assert cuts, hob.events[-10:]
+    assert cuts[0][0] <= bound, (cuts, lit, hob.events[-10:])
+    assert cuts[0][1] in ("left_on", "timer", "unattended"), cuts
+    assert hob.flames[0] is False
+    unattended_ms = int(unattended_min * MINUTE)
+    assert unwarned_cuts(hob.events, warn_s * SECOND, unattended_ms) == []
