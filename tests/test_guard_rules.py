@@ -186,3 +186,129 @@ def test_no_network_command_sequence_postpones_the_left_on_cut(
     assert hob.flames[0] is False
     unattended_ms = int(unattended_min * MINUTE)
     assert unwarned_cuts(hob.events, warn_s * SECOND, unattended_ms) == []
+
+
+# ---------------------------------------------------------------- review F1
+
+
+class FlakyHob(Hob):
+    """The simple hob with a thermocouple input that drops out: no reading
+    (an I2C glitch, a loose ADS1115 wire, the igniter's noise) while the
+    elapsed time lies in one of `dropouts` ((start, end) ms, per burner 0)."""
+
+    def __init__(self, start: int, overrides: dict) -> None:
+        super().__init__(start, overrides)
+        self.dropouts: list[tuple[int, int]] = []
+
+    def reading(self, i: int):  # type: ignore[override]
+        if i == 0 and any(a <= self.elapsed < b for a, b in self.dropouts):
+            return None
+        return super().reading(i)
+
+
+def _of(hob: Hob, event_type: str, reason: str | None = None) -> list[tuple[int, dict]]:
+    return [
+        (t, e) for t, e in hob.events if e["event_type"] == event_type and (reason is None or e.get("reason") == reason)
+    ]
+
+
+def test_a_dropout_every_100_minutes_does_not_restart_the_left_on_count():
+    """The reviewer's reproduction: 1.5 s without readings (3 samples at the
+    500 ms a burning flame is read at) every 100 minutes. Before the fix
+    each recovery restarted the flame's age: no left-on cut in 8.3 hours."""
+    hob = FlakyHob(4242, {"left_on_min": 120})
+    hob.run(5 * SECOND, period=500)
+    lit = _lit(hob)
+    hob.dropouts = [(lit + n * 100 * MINUTE, lit + n * 100 * MINUTE + 1500) for n in range(1, 6)]
+    hob.run(lit + 125 * MINUTE - hob.elapsed, period=500)
+    assert [e["reason"] for t, e in _of(hob, "fault")] == ["sensor"]  # the dropout happened
+    assert len(_of(hob, "fault_cleared")) == 1
+    assert len(_of(hob, "ignited")) == 1  # the recovery is no new flame
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["left_on"], cuts
+    assert lit + 120 * MINUTE <= cuts[0][0] <= lit + 120 * MINUTE + SECOND
+    assert cuts[0][0] - _warnings(hob, "left_on")[0] >= 60 * SECOND
+    assert unwarned_cuts(hob.events, 60 * SECOND) == []
+
+
+def test_a_dropout_inside_the_left_on_warning_keeps_the_warning_and_its_cut():
+    hob = FlakyHob(77, {"left_on_min": 120})
+    hob.run(5 * SECOND, period=500)
+    lit = _lit(hob)
+    hob.dropouts = [(lit + 119 * MINUTE + 20 * SECOND, lit + 119 * MINUTE + 23 * SECOND)]
+    hob.run(lit + 122 * MINUTE - hob.elapsed, period=500)
+    assert [e["reason"] for t, e in _of(hob, "fault")] == ["sensor"]
+    assert _of(hob, "warning_cancelled") == []  # nothing withdrawn, silently or not
+    assert len(_warnings(hob, "left_on")) == 1
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["left_on"] and cuts[0][0] - _warnings(hob, "left_on")[0] == 60 * SECOND
+    # and the same when the readings are still missing at the cut
+    hob = FlakyHob(78, {"left_on_min": 120})
+    hob.run(5 * SECOND, period=500)
+    lit = _lit(hob)
+    hob.dropouts = [(lit + 119 * MINUTE + 20 * SECOND, lit + 121 * MINUTE)]
+    hob.run(lit + 122 * MINUTE - hob.elapsed, period=500)
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["left_on"] and cuts[0][0] - _warnings(hob, "left_on")[0] == 60 * SECOND
+    assert cuts[0][0] <= lit + 120 * MINUTE + SECOND
+    assert hob.flames[0] is False
+
+
+def test_a_dropout_inside_the_unattended_warning_keeps_it():
+    hob = FlakyHob(5, {"unattended_min": 5})
+    hob.run(5 * SECOND, period=500)
+    lit = _lit(hob)
+    hob.dropouts = [(lit + 4 * MINUTE + 20 * SECOND, lit + 4 * MINUTE + 23 * SECOND)]
+    hob.run(lit + 6 * MINUTE - hob.elapsed, period=500)
+    assert [e["reason"] for t, e in _of(hob, "fault")] == ["sensor"]
+    assert _of(hob, "warning_cancelled") == []
+    cuts = _cuts(hob)
+    assert [r for t, r in cuts] == ["unattended"], hob.events
+    assert cuts[0][0] - _warnings(hob, "unattended")[0] == 60 * SECOND
+    assert unwarned_cuts(hob.events, 60 * SECOND, 5 * MINUTE) == []
+
+
+def test_a_lasting_sensor_fault_on_a_lit_burner_is_cut_after_its_warning():
+    """A controller that cannot see a flame leaves its gas shut: a burner
+    last seen lit whose sensor stays in fault for core.SENSOR_FAULT_CUT_MS
+    is warned (reason fault) and cut a full warning later (reason fault)."""
+    hob = FlakyHob(9, {"warn_before_s": 30})
+    hob.run(5 * SECOND, period=500)
+    _lit(hob)
+    dead = hob.elapsed
+    hob.dropouts = [(dead, dead + 10 * HOUR)]
+    hob.run(3 * MINUTE, period=500)
+    ((faulted, _),) = _of(hob, "fault", "sensor")
+    ((warned, warning),) = _of(hob, "warning", "fault")
+    assert warned - faulted == core.SENSOR_FAULT_CUT_MS and warning["cut_in_s"] == 30
+    cuts = _cuts(hob)
+    assert cuts == [(warned + 30 * SECOND, "fault")], hob.events
+    assert hob.flames[0] is False  # the cut put it out
+    assert unwarned_cuts(hob.events, 30 * SECOND) == []
+    # once cut, the fault is not cut again and again while it lasts
+    hob.run(HOUR, period=500)
+    assert len(_cuts(hob)) == 1
+    # the right burner, never lit, was never touched
+    assert _cuts(hob, "right") == []
+
+
+def test_a_sensor_that_reads_again_takes_the_fault_warning_back_and_says_so():
+    hob = FlakyHob(11, {})
+    hob.run(5 * SECOND, period=500)
+    lit = _lit(hob)
+    hob.dropouts = [(lit + MINUTE, lit + 2 * MINUTE + 20 * SECOND)]
+    hob.run(4 * MINUTE, period=500)
+    assert len(_of(hob, "warning", "fault")) == 1
+    ((t, cancelled),) = _of(hob, "warning_cancelled")
+    assert cancelled["reason"] == "fault" and cancelled["burner"] == "left" and cancelled.get("detail")
+    assert _cuts(hob) == [] and hob.flames[0] is True
+    assert len(_of(hob, "ignited")) == 1
+
+
+def test_a_sensor_fault_on_a_burner_that_was_off_is_not_cut():
+    hob = FlakyHob(13, {})
+    hob.run(5 * SECOND, period=500)
+    hob.dropouts = [(hob.elapsed, hob.elapsed + 10 * HOUR)]
+    hob.run(10 * MINUTE, period=500)
+    assert [e["reason"] for t, e in _of(hob, "fault")] == ["sensor"]
+    assert _of(hob, "warning") == [] and _cuts(hob) == []

@@ -101,6 +101,8 @@ class Harness:
         self.device = SimDevice(settings=self.settings, seed=seed, ticks_offset=ticks_offset)
         self.device.keep_frames = False
         self.left_on_ms = int(self.settings["left_on_min"] * 60000)
+        self.warn_ms = int(self.settings["warn_before_s"] * 1000)
+        self.sensor_fault_since: dict[str, int | None] = {b: None for b in BURNERS}  # its `fault` event
         self.violations: list[str] = []
         self.sent: dict[int, Sent] = {}
         self.open_must: dict[int, Sent] = {}  # "must" commands not answered yet
@@ -249,6 +251,10 @@ class Harness:
             return
         if etype == "ignited":
             self.lit_seen[event.get("burner")] = self.now
+        if etype == "fault" and event.get("reason") == "sensor":
+            self.sensor_fault_since[event.get("burner")] = self.now
+        if etype == "fault_cleared" and event.get("reason") == "sensor":
+            self.sensor_fault_since[event.get("burner")] = None
         if etype != "cut":
             return
         reason, burner = event.get("reason"), event.get("burner")
@@ -271,7 +277,10 @@ class Harness:
             truth = self.device.truth()[BURNERS.index(burner)]
             if self.now - lit_at < self.left_on_ms - ANSWER_MS:
                 self._fail(f"left_on cut of {burner} {self.now - lit_at} ms after it was seen lit / boot: {event}")
-            if not truth["flame"]:
+            # (With its sensor in fault the device goes on with the flame it
+            # last saw, review F1: a flame that went out unseen is cut
+            # harmlessly.)
+            if not truth["flame"] and self.sensor_fault_since[burner] is None:
                 self._fail(f"left_on cut of {burner} with no flame burning: {event} {truth}")
         elif reason == "flame_lost":
             # Only a flame that has gone out (turned off, boiled over, let
@@ -280,7 +289,15 @@ class Harness:
             truth = self.device.truth()[BURNERS.index(burner)]
             if truth["flame"]:
                 self._fail(f"flame_lost cut of {burner} while its flame burns: {event} {truth}")
-        else:  # button, fault, unattended (the guard is off here): nobody caused them
+        elif reason == "fault":
+            # Only a sensor fault that has lasted its minute and a warning
+            # (review F1: a controller that cannot see a flame shuts its gas).
+            since = self.sensor_fault_since[burner]
+            if since is None or self.now - since < fw_core.SENSOR_FAULT_CUT_MS + self.warn_ms - ANSWER_MS:
+                self._fail(
+                    f"fault cut of {burner} without a sensor fault standing long enough (since {since}): {event}"
+                )
+        else:  # button, unattended (the guard is off here): nobody caused them
             self._fail(f"cut with reason {reason} nobody caused: {event}")
 
     def _just_acked(self) -> list[Sent]:

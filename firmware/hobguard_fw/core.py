@@ -25,6 +25,12 @@ _TICKS_HALF = const(1 << 29)
 MAX_EVENTS = const(24)
 # Consecutive unreadable samples before a burner's sensor is in fault.
 SENSOR_FAULT_AFTER = const(3)
+# A burner last seen lit whose sensor stays in fault this long is warned
+# (reason `fault`) and cut a full warn_before_s later (reason `fault`): a
+# controller that cannot see a flame leaves its gas shut (review F1). Long
+# enough that an I2C glitch, a loose wire touched or the igniter's noise
+# (a few seconds) never warns; short against every guard it stands in for.
+SENSOR_FAULT_CUT_MS = const(60000)
 # Below this a thermocouple is cold (no flame nearby, none just out).
 COLD_MV = 1.0
 # During a cut pulse the relay is open and the reading is the thermocouple's
@@ -140,6 +146,14 @@ class Burner:
         self.lit_order = 0  # larger = lit more recently
         self.bad_samples = 0
         self.sensor_fault = None  # type: str | None
+        # The flame as last read before the sensor fault under way (True /
+        # False, None: unknown or cut since); restored when readings come
+        # back, so a dropout restarts no count (review F1).
+        self.fault_flame = None  # type: bool | None
+        # While a sensor fault lasts on a burner last seen lit: when its
+        # `fault` warning is due, then when its `fault` cut is (deadlines).
+        self.fault_warn_at = None
+        self.fault_deadline = None
         self.relay_changed_at = None  # ticks of a relay switch until it settled, then None
         # Lowest reading since a verified cut while the thermocouple still
         # cools (the burner reads "off" meanwhile), else None; and when it
@@ -289,9 +303,14 @@ class Hob:
             "burners": burners,
         }
 
+    def _lit(self, burner):
+        """Seen burning, or last seen burning before a sensor fault under
+        way (unknown counts as burning for the guards: review F1)."""
+        return burner.flame or (burner.flame is None and burner.sensor_fault is not None and burner.fault_flame)
+
     def _burning(self, burner):
         """A flame the guards watch: seen burning, no cut under way."""
-        return burner.flame and burner.cut_until is None and not burner.cut_fault
+        return self._lit(burner) and burner.cut_until is None and not burner.cut_fault
 
     def unattended_cut_in_s(self, now):
         """Seconds until the unattended guard cuts, while it is on and a
@@ -340,7 +359,13 @@ class Hob:
         `longest`. Sampling cadence is the caller's business."""
         wait = longest
         for burner in self.burners:
-            for deadline in (burner.cut_until, burner.verify_deadline, burner.guard_deadline):
+            for deadline in (
+                burner.cut_until,
+                burner.verify_deadline,
+                burner.guard_deadline,
+                burner.fault_warn_at,
+                burner.fault_deadline,
+            ):
                 if deadline is not None:
                     wait = min(wait, ticks_diff(deadline, now))
             if burner.timer_deadline is not None:
@@ -348,7 +373,7 @@ class Hob:
                 if not burner.timer_warned:
                     at = ticks_add(at, -self._warn)
                 wait = min(wait, ticks_diff(at, now))
-            if burner.flame and self._left_on and burner.guard_deadline is None and burner.cut_until is None:
+            if self._lit(burner) and self._left_on and burner.guard_deadline is None and burner.cut_until is None:
                 at = ticks_add(burner.guard_since, self._left_on - self._warn)
                 wait = min(wait, ticks_diff(at, now))
         if self._unattended:
@@ -406,6 +431,10 @@ class Hob:
         burner.timer_warned = False
         burner.guard_deadline = None
         burner.unattended_warned = False
+        burner.fault_warn_at = None
+        burner.fault_deadline = None
+        if burner.sensor_fault is not None:
+            burner.fault_flame = None  # unknown since the cut: read afresh when readings return
         # Verify whenever gas may be flowing: a burning or unknown flame.
         if burner.flame is not False and burner.verify_deadline is None:
             burner.verify_deadline = ticks_add(now, self._verify)
@@ -585,7 +614,7 @@ class Hob:
         cook says "I am here", not "+10 minutes")."""
         acknowledged = self._person(now, "button")
         for burner in self.burners:
-            if burner.flame and self._left_on_sign(burner, now, "button"):
+            if self._lit(burner) and self._left_on_sign(burner, now, "button"):
                 acknowledged = True
         if kind == "long":
             self.cut(None, "button", now)
@@ -629,8 +658,14 @@ class Hob:
             burner.bad_samples += 1
             if burner.bad_samples >= SENSOR_FAULT_AFTER and burner.sensor_fault is None:
                 burner.sensor_fault = "sensor"
+                # The flame is unknown from here, but what was last read is
+                # kept: the guards treat a flame last seen lit as burning
+                # (its left-on count and any warning go on), and a lasting
+                # fault on it is cut (SENSOR_FAULT_CUT_MS). Review F1.
+                burner.fault_flame = burner.flame
                 burner.flame = None
-                burner.guard_deadline = None  # no flame reading: no left-on guard
+                if burner.fault_flame and burner.cut_until is None:
+                    burner.fault_warn_at = ticks_add(now, SENSOR_FAULT_CUT_MS)
                 burner.flame_candidate = None
                 burner.cooled_to_mv = None
                 burner.tc_mv = None
@@ -638,7 +673,18 @@ class Hob:
             return
         if burner.sensor_fault is not None:
             burner.sensor_fault = None
+            if burner.fault_flame is not None:
+                # Readings are back: the flame is what it was before the
+                # dropout until the readings show a change through the
+                # ordinary filter. Only a real off -> on restarts the
+                # left-on count (review F1).
+                burner.flame = burner.fault_flame
+            burner.fault_flame = None
+            burner.fault_warn_at = None
             self.emit("fault_cleared", burner, reason="sensor")
+            if burner.fault_deadline is not None:
+                burner.fault_deadline = None
+                self.emit("warning_cancelled", burner, reason="fault", detail="the thermocouple reads again")
         burner.bad_samples = 0
         if burner.relay_changed_at is not None:
             if 0 <= ticks_diff(now, burner.relay_changed_at) < RELAY_SETTLE_MS:
@@ -851,7 +897,7 @@ class Hob:
                 elif left <= self._warn and not burner.timer_warned:
                     burner.timer_warned = True
                     self.emit("warning", burner, reason="timer", cut_in_s=(left + 999) // 1000)
-            if burner.flame and self._left_on and burner.cut_until is None:
+            if self._lit(burner) and self._left_on and burner.cut_until is None:
                 if burner.guard_deadline is None:
                     on_for = ticks_diff(now, burner.guard_since)
                     if on_for >= self._left_on - self._warn:
@@ -862,6 +908,15 @@ class Hob:
                         self.emit("warning", burner, reason="left_on", cut_in_s=(self._warn + 999) // 1000)
                 if burner.guard_deadline is not None and ticks_diff(now, burner.guard_deadline) >= 0:
                     self._cut(burner, "left_on", now)
+            if burner.fault_warn_at is not None and ticks_diff(now, burner.fault_warn_at) >= 0:
+                # The sensor fault has lasted SENSOR_FAULT_CUT_MS on a burner
+                # last seen lit: warn, and cut a full warning later.
+                burner.fault_warn_at = None
+                if burner.cut_until is None and burner.fault_deadline is None:
+                    burner.fault_deadline = ticks_add(now, self._warn)
+                    self.emit("warning", burner, reason="fault", cut_in_s=(self._warn + 999) // 1000)
+            if burner.fault_deadline is not None and ticks_diff(now, burner.fault_deadline) >= 0:
+                self._cut(burner, "fault", now, "thermocouple unreadable while the burner may burn")
             if burner.verify_deadline is not None and ticks_diff(now, burner.verify_deadline) >= 0:
                 burner.verify_deadline = None
                 if burner.flame:

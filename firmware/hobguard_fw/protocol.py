@@ -109,6 +109,9 @@ WARNING_REASONS = (
     "timer",
     "left_on",
     "unattended",
+    # A burner last seen lit whose thermocouple has been unreadable for a
+    # minute: the `fault` cut follows (core.SENSOR_FAULT_CUT_MS).
+    "fault",
     "settings_invalid",
     "secrets_invalid",
     "network_unavailable",

@@ -67,6 +67,7 @@ WARNING_WORDS = {
     "timer": "the timer is running out",
     "left_on": "burning too long",
     "unattended": "nobody seen at the hob",
+    "fault": "its thermocouple cannot be read while it may burn",
     "settings_invalid": "the device rejected its settings file and runs on the defaults",
     "secrets_invalid": "the secrets file is not valid: no network link",
     "network_unavailable": "this board has no network support: USB only",
@@ -97,12 +98,13 @@ WARNING_ADVICE = {
     "timer": "Extend the timer to keep cooking.",
     "left_on": "Press the hob's button to keep cooking.",
     "unattended": "Press the hob's button, or say you are here, to keep cooking.",
+    "fault": "The gas is cut to be safe: check the thermocouple's wiring and the ADC.",
 }
 
 #: What to do about a fault, by its code.
 FAULT_ADVICE = {
     "cut_failed": "Gas may still be flowing: turn the knob off by hand and have the hob checked.",
-    "sensor": "Timers and remote cuts still work; the guards cannot watch that burner.",
+    "sensor": "Timers and remote cuts still work; a burner last seen lit is cut after a minute, with a warning first.",
 }
 
 #: A flame-loss cut, calmly: a knob turned off looks the same at the
