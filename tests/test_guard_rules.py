@@ -312,3 +312,32 @@ def test_a_sensor_fault_on_a_burner_that_was_off_is_not_cut():
     hob.run(10 * MINUTE, period=500)
     assert [e["reason"] for t, e in _of(hob, "fault")] == ["sensor"]
     assert _of(hob, "warning") == [] and _cuts(hob) == []
+
+
+# ---------------------------------------------------------------- review F10
+
+
+def test_a_left_on_warning_taken_back_says_so_with_its_sign():
+    """A left-on warning is taken back only by a sign at the hob, and always
+    with `warning_cancelled` (reason left_on, the sign): here the burner's
+    knob turned down during the warning (seen once the flame holds its new
+    level), which also restarts that burner's count, not the other's."""
+    hob = Hob(31, {"left_on_min": 5, "warn_before_s": 60})
+    hob.run(5 * SECOND)
+    lit = _lit(hob)
+    _lit(hob, 1)
+    hob.run(lit + 4 * MINUTE + 10 * SECOND - hob.elapsed)
+    assert len(_warnings(hob, "left_on")) == 2 and _cuts(hob) == []
+    hob.levels[0] = 0.75  # the lowest simmer: 25 % less EMF
+    turned = hob.elapsed
+    hob.run(30 * SECOND)
+    ((seen, cancelled),) = _of(hob, "warning_cancelled")
+    assert (cancelled["burner"], cancelled["reason"], cancelled["sign"]) == ("left", "left_on", "turned")
+    assert seen - turned <= 25 * SECOND
+    hob.run(lit + 6 * MINUTE - hob.elapsed)
+    assert _cuts(hob, "left") == []  # the turn gave the left burner a fresh count
+    assert [r for t, r in _cuts(hob, "right")] == ["left_on"]  # the other burner's knob was not touched
+    hob.run(seen + 5 * MINUTE + SECOND - hob.elapsed)
+    cuts = _cuts(hob, "left")
+    assert [r for t, r in cuts] == ["left_on"] and seen + 5 * MINUTE <= cuts[0][0]
+    assert unwarned_cuts(hob.events, 60 * SECOND) == []
