@@ -341,3 +341,34 @@ def test_a_left_on_warning_taken_back_says_so_with_its_sign():
     cuts = _cuts(hob, "left")
     assert [r for t, r in cuts] == ["left_on"] and seen + 5 * MINUTE <= cuts[0][0]
     assert unwarned_cuts(hob.events, 60 * SECOND) == []
+
+
+# ---------------------------------------------------------------- review F8
+
+
+def test_a_timer_shorter_than_the_warning_is_warned_at_once_and_cut_when_asked():
+    """docs/guards.md: the one exception to the full warning. A timer set or
+    extended to less than warn_before_s warns at once with the time it has
+    left, and cuts at the time asked for (never later)."""
+    hob = Hob(3, {"warn_before_s": 60})
+    hob.run(5 * SECOND)
+    _lit(hob)
+    set_at = hob.elapsed
+    _command(hob, "timer_set", burner="left", minutes=0.5)
+    ((warned, warning),) = _of(hob, "warning", "timer")
+    assert warned == set_at and warning["cut_in_s"] == 30
+    hob.run(31 * SECOND)
+    assert _cuts(hob) == [(set_at + 30 * SECOND, "timer")]
+    # extended during its warning to less than a warning: warned again at once
+    hob = Hob(4, {"warn_before_s": 60})
+    hob.run(5 * SECOND)
+    _lit(hob)
+    _command(hob, "timer_set", burner="left", minutes=2)
+    set_at = hob.elapsed
+    hob.run(90 * SECOND)  # 30 s left, warned at 60 s
+    assert len(_of(hob, "warning", "timer")) == 1
+    _command(hob, "timer_extend", burner="left", minutes=0.25)
+    extended = _of(hob, "warning", "timer")
+    assert len(extended) == 2 and extended[1][0] == set_at + 90 * SECOND and extended[1][1]["cut_in_s"] == 45
+    hob.run(46 * SECOND)
+    assert _cuts(hob) == [(set_at + 135 * SECOND, "timer")]
