@@ -16,6 +16,7 @@ from hobguard.bridge.commands import (
     parse_command,
     subscriptions,
 )
+from hobguard_fw import protocol
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -282,3 +283,21 @@ def test_presence_says_why_off_is_refused() -> None:
     assert "no OFF" in result.detail
     result = check(["presence"], b"ON")
     assert isinstance(result, Rejection) and "did you mean presence/set?" in result.detail
+
+
+def test_a_timer_under_one_second_is_refused_as_the_device_refuses_it() -> None:
+    """Review F11: '1e-50' would read as 0.0 on a board with 32-bit floats and
+    cancel the timer; the bridge refuses under one second (protocol's
+    timer_too_short, shared with the device), except an exact 0 for set."""
+    for rest in (["left", "timer", "set"], ["left", "timer", "extend"]):
+        for tiny in (b"1e-50", b"0.000000001", b"0.0166", b"1e-300"):
+            result = check(rest, tiny)
+            assert isinstance(result, Rejection), (rest, tiny, result)
+            assert result.reason == "out_of_range" and "one second" in result.detail, result
+        one_second = check(rest, b"0.016666666666666666")
+        assert isinstance(one_second, Command) and one_second.args["minutes"] == pytest.approx(1 / 60)
+    cancel = check(["left", "timer", "set"], b"0")
+    assert isinstance(cancel, Command) and cancel.args["minutes"] == 0 and type(cancel.args["minutes"]) is int
+    cancel = check(["left", "timer", "set"], b"0.0")  # sent on as the exact 0 the device takes as a cancel
+    assert isinstance(cancel, Command) and type(cancel.args["minutes"]) is int
+    assert protocol.TIMER_MIN_MIN == 1 / 60

@@ -109,6 +109,8 @@ def expected(suffix: str, payload: bytes, retain: bool) -> tuple[str, dict[str, 
         low_ok = value >= 0 if action == "timer/set" else value > 0
         if not (math.isfinite(value) and low_ok and value <= TIMER_MAX):
             return None
+        if value != 0 and value * 60 < 0.9995:
+            return None  # under one second (review F11): only an exact 0 cancels
         return ("timer_set" if action == "timer/set" else "timer_extend", {**args, "minutes": value})
     raise AssertionError(suffix)
 

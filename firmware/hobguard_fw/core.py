@@ -10,7 +10,7 @@
 # a relay (cut). Closing it again only makes the burner relightable by hand;
 # nothing here can make gas flow.
 from hobguard_fw.flameloss import FlameLossDetector
-from hobguard_fw.protocol import CUT_REASONS
+from hobguard_fw.protocol import CUT_REASONS, timer_too_short
 
 try:
     from micropython import const
@@ -466,10 +466,14 @@ class Hob:
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes != minutes:
             raise HobError("bad_arg", "minutes must be a number")
         limit = self.settings["timer_max_min"]
-        if minutes == 0 and allow_zero:
-            return 0
-        if not 0 < minutes <= limit:
+        if minutes == 0 and allow_zero and isinstance(minutes, int):
+            return 0  # only an exact 0 cancels: a float 0.0 may be 1e-50 read in 32 bits
+        if not 0 <= minutes <= limit:
             raise HobError("bad_arg", "minutes must be more than 0 and at most %s" % limit)
+        if timer_too_short(minutes):
+            raise HobError(
+                "bad_arg", "minutes must be at least 1/60 (one second)%s" % (", or 0 to cancel" if allow_zero else "")
+            )
         return max(1000, int(minutes * 60000))
 
     def set_timer(self, name, minutes, now):

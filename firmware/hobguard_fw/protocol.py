@@ -116,6 +116,21 @@ WARNING_REASONS = (
     "secrets_invalid",
     "network_unavailable",
 )
+# The shortest timer a command may set or add: one second (1/60 minute).
+# Below it only an exact integer 0 is taken (timer_set: cancel). A board's
+# floats are 32 bits: "1e-50" reads there as 0.0, which must not cancel a
+# timer someone meant as "cut almost now" (review F11); so 0.0 is refused
+# as too short, and the bridge sends a whole number of minutes as an int.
+TIMER_MIN_MIN = 1 / 60
+
+
+def timer_too_short(minutes):
+    """True for a number of minutes under one second, to the nearest
+    millisecond (so 1/60 passes whether it was rounded to 32 or 64 bits).
+    Check `minutes == 0 and isinstance(minutes, int)` (cancel) first."""
+    return round(minutes * 60000) < 1000
+
+
 # Fault codes (event "fault" reason, state "fault").
 FAULT_CODES = ("sensor", "cut_failed", "crash")
 

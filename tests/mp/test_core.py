@@ -195,6 +195,28 @@ def test_timer_limits_and_bad_numbers_change_nothing():
     assert k.state(0)["timer_remaining_s"] == 720 * 60
 
 
+def test_a_timer_under_one_second_is_refused_and_only_an_exact_0_cancels():
+    # Review F11: on the board floats are 32 bits and json.loads("1e-50")
+    # is 0.0; that must not cancel the running timer. Under one second is
+    # refused (bad_arg), 0.0 too; the exact integer 0 cancels.
+    import json
+
+    k = Kitchen()
+    k.hob.set_timer("left", 10, k.now)
+    for tiny in (json.loads("1e-50"), 1e-50, 0.0, -0.0, 0.0166, 1e-6):
+        for cmd in ("timer_set", "timer_extend"):
+            try:
+                k.hob.handle(cmd, {"burner": "left", "minutes": tiny}, k.now)
+                assert False, "accepted %r" % (tiny,)
+            except core.HobError as err:
+                assert err.code == "bad_arg" and "one second" in err.message, err.message
+    assert k.state(0)["timer_remaining_s"] == 10 * 60  # unchanged
+    k.hob.handle("timer_set", {"burner": "left", "minutes": 1 / 60}, k.now)
+    assert k.state(0)["timer_remaining_s"] == 1
+    k.hob.handle("timer_set", {"burner": "left", "minutes": 0}, k.now)
+    assert k.state(0)["timer_remaining_s"] is None
+
+
 def test_timer_zero_cancels_and_extend_adds():
     k = Kitchen()
     k.hob.set_timer("left", 10, k.now)

@@ -153,6 +153,11 @@ def parse_payload(kind: str, payload: bytes, timer_max_min: float) -> Any:
             else:
                 detail = f"minutes must be more than 0 and at most {timer_max_min:g}"
             return Rejection("out_of_range", detail)
+        if value != 0 and protocol.timer_too_short(value):
+            # As the device (review F11): under one second is refused; sent
+            # on, 1e-50 would read as 0.0 on a 32-bit-float board.
+            cancel = ", or 0 to cancel the timer" if kind == "minutes_or_zero" else ""
+            return Rejection("out_of_range", f"minutes must be at least 1/60 (one second){cancel}")
         return int(value) if value == int(value) else value
     raise ValueError(f"unknown payload kind {kind!r}")
 
