@@ -385,3 +385,34 @@ def test_left_on_guard_across_the_tick_wrap():
     # (core.py re-cuts every cut pulse while the thermocouple cools: see test_scenarios)
     assert all(c["_t_ms"] - cuts[0]["_t_ms"] < 30_000 for c in cuts)
     assert truth(dev)["valve"] == "closed"
+
+
+def test_a_due_cut_reaches_the_relay_before_the_steps_input_is_handled():
+    """Review F13: in the step where a timer ends, the relay coil drops
+    before the firmware handles what came in on the line in that step
+    (here a ping at the very millisecond of the deadline, which replies
+    without touching the relays). Before, the coil dropped only at the end
+    of the step, after the line's (and the network's) work."""
+    dev = SimDevice(seed=3)
+    lit(dev)
+    assert dev.app is not None
+    dev.command("timer_set", burner="left", minutes=1)
+    dev.run_for(5)
+    hob, time = dev.app.hob, dev.app.time
+    deadline = hob.burners[0].timer_deadline
+    assert deadline is not None
+    due_ms = dev.clock.ms + time.ticks_diff(deadline, time.ticks_ms())
+    order: list[tuple[int, str]] = []
+    ping_id: list[int] = []
+    dev.hooks.coil.append(lambda t, index, energised: order.append((t, f"coil {index} {energised}")))
+
+    def replies(t: int, frame: dict, heard: bool) -> None:
+        if frame.get("t") == "ok" and frame.get("id") in ping_id:
+            order.append((t, "ping answered"))
+
+    dev.hooks.frame.append(replies)
+    dev.schedule(due_ms, lambda: ping_id.append(dev.command("ping")), "ping at the deadline")
+    dev.run_until(due_ms + 100)
+    assert [e for e in dev.events("cut") if e["reason"] == "timer"], dev.events()[-5:]
+    assert (due_ms, "coil 0 False") in order and (due_ms, "ping answered") in order, order
+    assert order.index((due_ms, "coil 0 False")) < order.index((due_ms, "ping answered")), order

@@ -280,10 +280,12 @@ class App:
         time = self.time
         hob = self.hob
         now = time.ticks_ms()
-        # Deadlines due now are served before any input of this step: a
-        # command arriving in the same millisecond as a timer's end cannot
-        # postpone the cut.
+        # Deadlines due now are served before any input of this step, and a
+        # cut they decide reaches the relay pins at once (review F13): no
+        # command in the same millisecond as a timer's end can postpone the
+        # cut, nor the USB line's or the network's work delay it.
         hob.tick(now)
+        self._drive_outputs()
         data = self.link.read()
         if data:
             for line in self.reader.feed(data):
@@ -291,6 +293,12 @@ class App:
         net = self.net
         if net is not None:
             net.poll(now, self.handle_line)
+        if data or net is not None:
+            # Commands take time on a board (HMAC, JSON, a state in every
+            # reply): what follows (sampling, the guards, the sleep) runs
+            # on a fresh clock, so a deadline that fell due meanwhile is
+            # served in this step, not a sleep later.
+            now = time.ticks_ms()
         if self.button is not None:
             press = self.button.poll()
             if press:
