@@ -21,6 +21,7 @@ import pytest
 from hobguard import cli
 from hobguard.tools import deploy
 from hobguard.tools.deploy import Bundle, DeployError, MicroPythonVersion
+from hobguard_fw import protocol
 from hobguard_fw.settings import SETTINGS_FILE, defaults
 
 REPO = Path(__file__).resolve().parents[1]
@@ -647,3 +648,55 @@ def test_every_hobguard_command_in_the_docs_runs(doc, tmp_path, capsys, monkeypa
         assert code == 0, "%s\n%s%s" % (command, out.out, out.err)
         if output:
             (tmp_path / output).write_text(out.out)
+
+
+def _pty_board(answer: bool):
+    """A pseudo-terminal for the board's port; with `answer`, a hobguard
+    that replies ok to the `repl` command (and to nothing else)."""
+    import threading
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    os.close(slave)
+    heard: list[str] = []
+    stop = threading.Event()
+
+    def board() -> None:
+        buffer = b""
+        while not stop.is_set():
+            try:
+                buffer += os.read(master, 512)
+            except OSError:  # (EIO while nobody has the port open)
+                stop.wait(0.01)
+                continue
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                request = protocol.decode(line)
+                heard.append(request["cmd"])
+                if answer and request["cmd"] == "repl":
+                    os.write(master, protocol.encode(protocol.reply_ok(request["id"])).encode())
+
+    thread = threading.Thread(target=board, daemon=True)
+    thread.start()
+    return path, heard, lambda: (stop.set(), os.close(master))
+
+
+def test_deploy_asks_a_running_hobguard_for_the_repl_first():
+    """Review F12: a Ctrl-C no longer stops hobguard, so the deployment asks
+    with the `repl` command; an older firmware (no answer) is left to
+    mpremote's Ctrl-C."""
+    path, heard, close = _pty_board(answer=True)
+    try:
+        assert deploy.ask_for_repl(path, wait_s=5.0) is True
+        assert heard == ["repl"]
+    finally:
+        close()
+    path, heard, close = _pty_board(answer=False)
+    try:
+        assert deploy.ask_for_repl(path, wait_s=0.3) is False
+        assert heard == ["repl"]
+    finally:
+        close()
+    assert deploy.ask_for_repl("/dev/no-such-port-hobguard", wait_s=0.1) is False

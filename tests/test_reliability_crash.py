@@ -5,7 +5,8 @@ simulator's fakes (no second implementation of what main.py does).
 - An exception: every relay opens (a burning burner's magnet drops: gas
   off), a `fault` event with reason `crash` goes out, the board resets, and
   the next boot says `hard_reset` and reports the reset cut.
-- Ctrl-C: every relay opens, the REPL gets a message, and a timer keeps
+- Ctrl-C (where the port cannot switch it off) and the `repl` command:
+  every relay opens, the REPL gets a message, and a timer keeps
   feeding the watchdog so the REPL session is not reset under the user.
 """
 
@@ -147,3 +148,100 @@ def test_ctrl_c_opens_every_relay_and_keeps_the_watchdog_fed():
     device.clock.ms += 60_000
     timers[0](None)  # the timer fires: the watchdog is fed, the REPL survives
     assert not wdt.expired(device.clock.ms)
+
+
+# -- review F12: a Ctrl-C byte does not stop a running hob; `repl` does ---------------
+
+
+def test_a_stray_ctrl_c_on_the_line_is_a_bad_line_and_the_hob_runs_on():
+    """While hobguard runs, 0x03 is a plain byte (main() switches
+    KeyboardInterrupt off with micropython.kbd_intr(-1)): a floating RX pin
+    or a program probing the port gets an error, and the guards go on.
+    (mpremote's own "\\r\\x03" ... "\\r\\x01" included.)"""
+    device = _lit_device(seed=24)
+    app = device.app
+    device.command("timer_set", burner="left", minutes=1)
+    for noise in (b"\x03", b"\r\x03", b"\r\x01", b"\x03\x03\r\n", b"\x03\n"):
+        device.send_line(noise)
+        device.run_for(50)
+    assert device.app is app and not device.stopped_for_repl
+    ping = device.command("ping")
+    device.run_for(50)
+    assert [f for f in device.frames if f.get("t") == "ok" and f.get("id") == ping]
+    device.run_for(61_000)
+    assert [e["reason"] for e in device.events("cut")][-1:] == ["timer"]
+    assert not device.truth()[0]["gas_flow"]
+
+
+def test_the_repl_command_stops_the_hob_for_a_developer_with_every_relay_open():
+    device = _lit_device(seed=25)
+    request = device.command("repl")
+    device.run_for(100)
+    assert [f["t"] for f in device.frames if f.get("id") == request] == ["ok"]
+    assert device.stopped_for_repl and device.app is None
+    truth = device.truth()[0]
+    assert truth["relay"] == "open" and not truth["gas_flow"], truth
+    device.power_loss(500)  # a reset (or power cycle) starts hobguard again
+    device.run_for(10_000)
+    assert device.app is not None and not device.stopped_for_repl
+
+
+def test_the_repl_command_is_refused_over_the_network():
+    device = _lit_device(seed=26)
+    app = device.app
+    assert app is not None
+    written: list[str] = []
+
+    class Client:
+        def write(self, text: str) -> None:
+            written.append(text)
+
+    app.handle_line(protocol.request(9, "repl"), device.time.ticks_ms(), origin=Client())
+    (reply,) = [protocol.decode(line) for text in written for line in text.splitlines()]
+    assert reply["t"] == "err" and reply["code"] == protocol.E_STATE and reply["id"] == 9
+    device.run_for(1_000)
+    assert device.app is app and device.truth()[0]["gas_flow"]
+
+
+def test_main_switches_ctrl_c_off_while_it_runs_and_on_again_for_the_repl(monkeypatch):
+    import sys
+    import types
+
+    calls: list[int] = []
+    fake = types.ModuleType("micropython")
+    fake.kbd_intr = calls.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "micropython", fake)
+    device = _lit_device(seed=27)
+    board, link = device.board, device.link
+    written: list[str] = []
+    link.on_write = written.append
+    start = device.clock.ms
+
+    class DeveloperLink:
+        """The USB line: 40 s after main() starts, a developer's `repl`."""
+
+        def __init__(self) -> None:
+            self.sent = False
+
+        def read(self) -> bytes:
+            if not self.sent and device.clock.ms > start + 40_000:
+                self.sent = True
+                assert calls == [-1], calls  # off while hobguard runs
+                return protocol.request(3, "repl").encode()
+            return link.read()
+
+        def write(self, text: str) -> None:
+            link.write(text)
+
+        def wait(self, ms: int) -> None:
+            device.clock.ms += max(1, min(ms, 1000))
+
+    device.app = None  # main() builds its own App on the same board
+    firmware_app.main(machine=board, time_module=device.time, link=DeveloperLink())
+    assert calls == [-1, 3]  # and on again for the REPL
+    frames = [protocol.decode(line) for text in written for line in text.splitlines() if line.startswith("HG1 ")]
+    assert [f["t"] for f in frames if f.get("id") == 3] == ["ok"]
+    assert any("REPL is yours" in text for text in written)
+    device.run_for(100)
+    truth = device.truth()[0]
+    assert truth["relay"] == "open" and not truth["gas_flow"], truth

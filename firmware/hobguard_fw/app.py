@@ -25,8 +25,9 @@ _READ_CHUNK = 512
 
 
 class UsbLink:
-    """The board's USB serial port, shared with the REPL. Reads never block;
-    Ctrl-C still reaches MicroPython, so mpremote can always take over."""
+    """The board's USB serial port, shared with the REPL. Reads never block.
+    While the app runs a Ctrl-C (0x03) is a byte like any other (main()):
+    the `repl` command hands the line to the REPL (review F12)."""
 
     def __init__(self):
         import select
@@ -224,6 +225,15 @@ class App:
         if cmd == "ping":
             self.reply(protocol.reply_ok(request_id))
             return
+        if cmd == "repl":
+            # A developer (hobguard deploy, before mpremote) asks for the
+            # REPL: USB only, where the REPL is. A checksummed frame, which
+            # line noise cannot make, unlike the 0x03 of a Ctrl-C (F12).
+            if origin is not None:
+                self.reply(protocol.reply_error(protocol.E_STATE, "the REPL is on the USB line only", request_id))
+                return
+            self.reply(protocol.reply_ok(request_id))
+            raise KeyboardInterrupt  # main(): every relay open, the REPL is the developer's
         if cmd[:4] == "ota_":
             try:
                 fields = self._updater(now).command(cmd, args, origin, now)
@@ -344,6 +354,7 @@ class App:
             wait = min(wait, net.next_wake_ms(now))
         if self.button is not None and self.button.busy():
             wait = min(wait, _BUTTON_POLL_MS)
+
         updater = self.updater
         if updater is not None:
             updater.poll(now)  # may restart the board
@@ -374,8 +385,11 @@ def _on_trial(root):
 
 def main(machine=None, time_module=None, link=None):
     """Entry point from main.py. Any unhandled error opens every relay,
-    reports it, and resets the board; Ctrl-C (mpremote) opens every relay
-    and hands the board to the REPL with the watchdog kept fed."""
+    reports it, and resets the board. While the app runs a Ctrl-C on the
+    line is a plain byte (a stray 0x03 must not stop a controller); the
+    `repl` command over USB (or a KeyboardInterrupt where the port cannot
+    switch Ctrl-C off) opens every relay and hands the board to the REPL
+    with the watchdog kept fed and Ctrl-C back on."""
     if machine is None:
         import machine
     if time_module is None:
@@ -386,6 +400,7 @@ def main(machine=None, time_module=None, link=None):
     try:
         app = App(machine, time_module, link)
         gc.collect()
+        _ctrl_c(False)
         app.run()
     except KeyboardInterrupt:
         if app is not None:
@@ -393,6 +408,7 @@ def main(machine=None, time_module=None, link=None):
             if app.net is not None:
                 app.net.close()
             _keep_watchdog_fed(machine, app.wdt)
+        _ctrl_c(True)
         link.write("hobguard stopped: every burner cut; REPL is yours. machine.reset() restarts.\n")
     except Exception as err:
         fail(app, link, err)
@@ -417,6 +433,19 @@ def fail(app, link, err):
             net.flush()
             net.close()
     except Exception:
+        pass
+
+
+def _ctrl_c(on):
+    """Ctrl-C raises KeyboardInterrupt (on), or is a plain byte on the line
+    (off, while the app runs: a stray 0x03 must not stop the hob; the
+    `repl` command does it on purpose). Where the port cannot switch it
+    (no micropython.kbd_intr, CPython), a Ctrl-C stops the app as before."""
+    try:
+        import micropython
+
+        micropython.kbd_intr(3 if on else -1)
+    except (ImportError, AttributeError):
         pass
 
 

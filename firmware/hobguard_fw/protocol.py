@@ -38,6 +38,10 @@ COMMANDS = {
     # A person is at the hob now (a motion or occupancy sensor, through the
     # bridge): feeds the unattended-cooking guard; changes nothing else.
     "presence": {},
+    # USB only: stop the controller (every relay open) and hand the line to
+    # the MicroPython REPL, for a developer (hobguard deploy sends it before
+    # mpremote). A Ctrl-C byte does not stop a running hob (review F12).
+    "repl": {},
     # Firmware updates (docs/updates.md): see NETWORK_ONLY.
     "ota_status": {},
     "ota_begin": {"version": ("text", True), "size": ("count", True), "sha256": ("word", True)},

@@ -252,6 +252,9 @@ class SimDevice:
         # True while the board sits at the REPL: no copy of the firmware
         # imports (main.py found nothing else to start).
         self.stuck = False
+        # True once a host's Ctrl-C stopped the firmware for the REPL (until
+        # the next boot).
+        self.stopped_for_repl = False
         self.powered = True
         self._power_epoch = 0
         self.hung = False
@@ -271,6 +274,7 @@ class SimDevice:
     def _boot(self, cause: str) -> None:
         self.board.cause = cause
         self.hung = False
+        self.stopped_for_repl = False
         modules = None
         if self.network is not None:
             # Only the station interface is fake: the firmware's sockets are real.
@@ -433,6 +437,19 @@ class SimDevice:
         self.powered = True
         self._schedule_boot("power_on")
 
+    def _stopped_for_repl(self, app: Any) -> None:
+        """A developer asked for the REPL (the `repl` command): what app.main()
+        does on the board. Every relay opens, the watchdog is kept fed, and
+        the line belongs to the REPL: the firmware runs no more until a
+        reset or a power loss (the REPL itself is not simulated)."""
+        app.stop()
+        if app.net is not None:
+            app.net.close()
+        self.link.write("hobguard stopped: every burner cut; REPL is yours. machine.reset() restarts.\n")
+        self.app = None
+        self.next_step_ms = None
+        self.stopped_for_repl = True
+
     def hang(self) -> None:
         """The firmware stops stepping (an endless loop): only the watchdog
         can bring it back."""
@@ -584,6 +601,9 @@ class SimDevice:
             return
         except PowerCut as cut:
             self._power_cut(cut)
+            return
+        except KeyboardInterrupt:
+            self._stopped_for_repl(app)
             return
         except Exception as err:  # a firmware bug: what main.py does on the board
             self.app_module.fail(app, self.link, err)

@@ -24,10 +24,16 @@ version check, the image check, the event wording), so the tests check the
 exact commands without a board; the `cmd_*` functions only run them.
 
 Why `resume` on every mpremote command: without it mpremote soft-resets the
-board when it connects. hobguard's firmware, interrupted by mpremote's
-Ctrl-C, cuts every burner and keeps its watchdog fed from a timer (an ESP32
+board when it connects. hobguard's firmware, stopped for the deployment,
+cuts every burner and keeps its watchdog fed from a timer (an ESP32
 watchdog cannot be stopped); a soft reset would stop that timer and the
 watchdog would reset the board in the middle of the copy.
+
+Why the `repl` command first: while hobguard runs, a Ctrl-C on the line is
+a plain byte (a stray 0x03 from a floating pin must not stop a hob: review
+F12), so mpremote's Ctrl-C alone no longer stops it. The deployment asks
+for the REPL with the protocol's checksummed `repl` command; a firmware
+from before answers nothing, and mpremote's Ctrl-C still stops it.
 """
 
 from __future__ import annotations
@@ -275,6 +281,45 @@ def port_problem(port: str) -> str | None:
     if holders:
         return busy_message(port, holders)
     return None
+
+
+def ask_for_repl(port: str, wait_s: float = 1.5) -> bool:
+    """Ask a running hobguard for the REPL (the `repl` command, USB only):
+    it opens every relay and leaves the line to mpremote. True when it said
+    ok; False for no answer (an older firmware, no hobguard running, or the
+    port cannot be opened: mpremote then says why)."""
+    import serial
+
+    link = serial.Serial()
+    link.port = port
+    link.baudrate = 115200
+    link.timeout = 0.1
+    link.dtr = False  # as the bridge: opening the port must not reset the board
+    link.rts = False
+    try:
+        link.open()
+    except (serial.SerialException, OSError):
+        return False
+    request_id = 7343
+    try:
+        link.write(protocol.request(request_id, "repl").encode())
+        received = b""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            received += link.read(512)
+            *lines, received = received.split(b"\n")
+            for line in lines:
+                try:
+                    frame = protocol.decode(line.decode("utf-8", "replace"))
+                except protocol.ProtocolError:
+                    continue
+                if frame.get("id") == request_id:
+                    return frame.get("t") == "ok"
+    except (serial.SerialException, OSError):
+        return False
+    finally:
+        link.close()
+    return False
 
 
 def check_port(port: str) -> None:
@@ -934,6 +979,8 @@ def _deploy(args) -> int:
     else:
         _need("mpremote", "mpremote")
         check_port(port)  # missing, busy or forbidden: say so before mpremote does, in fewer words
+        if ask_for_repl(port):
+            print("hobguard on the board stopped for the deployment: every burner is cut until it restarts")
         print(f"asking the board on {port} which MicroPython it runs ...", flush=True)
         try:
             output = _mpremote(probe_argv(port), port, capture=True)
