@@ -72,6 +72,14 @@ EFFECTS: dict[str, tuple[Callable[[SimDevice], None] | None, Callable[[SimDevice
     "ping": (None, _answered),
     "hello": (None, _answered),
     "presence": (None, _answered),
+    "repl": (
+        None,
+        lambda d: (
+            d.stopped_for_repl
+            and d.app is None
+            and not any(d.physics.truth(d.clock.seconds)[i]["relay"] == "closed" for i in range(2))
+        ),
+    ),
     "ota_status": (None, lambda d: any(f.get("t") == "ok" and f.get("slot") == "lib" for f in d.frames)),
     "ota_abort": (None, lambda d: any(f.get("t") == "ok" and "aborted" in f for f in d.frames)),
     "weld": (None, lambda d: _model(d).welded),

@@ -226,14 +226,8 @@ class App:
             self.reply(protocol.reply_ok(request_id))
             return
         if cmd == "repl":
-            # A developer (hobguard deploy, before mpremote) asks for the
-            # REPL: USB only, where the REPL is. A checksummed frame, which
-            # line noise cannot make, unlike the 0x03 of a Ctrl-C (F12).
-            if origin is not None:
-                self.reply(protocol.reply_error(protocol.E_STATE, "the REPL is on the USB line only", request_id))
-                return
-            self.reply(protocol.reply_ok(request_id))
-            raise KeyboardInterrupt  # main(): every relay open, the REPL is the developer's
+            self._repl(request_id, origin)
+            return
         if cmd[:4] == "ota_":
             try:
                 fields = self._updater(now).command(cmd, args, origin, now)
@@ -252,6 +246,17 @@ class App:
         state["t"] = "state"
         state["device"] = self.device_id
         self.reply(protocol.reply_ok(request_id, state=state))
+
+    def _repl(self, request_id, origin):
+        """A developer (hobguard deploy, before mpremote) asks for the REPL:
+        USB only, where the REPL is; a checksummed frame, which line noise
+        cannot make, unlike the 0x03 of a Ctrl-C (review F12). main() then
+        opens every relay and hands the line over."""
+        if origin is not None:
+            self.reply(protocol.reply_error(protocol.E_STATE, "the REPL is on the USB line only", request_id))
+            return
+        self.reply(protocol.reply_ok(request_id))
+        raise KeyboardInterrupt
 
     def _updater(self, now):
         if self.updater is None:

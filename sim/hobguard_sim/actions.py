@@ -456,6 +456,12 @@ _host(
     "presence", "presence", "a person is at the hob now: feeds the unattended-cooking guard", "a person is at the hob"
 )
 _host(
+    "repl",
+    "repl",
+    "a developer asks for the REPL (USB): every relay opens and the firmware stops until a reset",
+    "hand the board to the REPL",
+)
+_host(
     "ota_status",
     "ota_status",
     "the read-only command: what firmware runs, how its last update ended",
