@@ -158,13 +158,18 @@ def sample_events() -> list[dict[str, Any]]:
             frame["detail"] = words.FLAME_LOST_DETAIL
         frames.append(frame)
     frames.append({"event_type": "cut", "burner": "back_left", "reason": "flame_lost"})  # no detail (older device)
-    for reason in ("timer", "left_on", "unattended"):
+    for reason in ("timer", "left_on", "unattended", "fault"):
         frames.append({"event_type": "warning", "burner": "right", "reason": reason, "cut_in_s": 60})
     for reason in ("settings_invalid", "secrets_invalid", "network_unavailable"):
         frames.append({"event_type": "warning", "reason": reason, "errors": ["left_on_min: a number, not 'x'"]})
     frames.append({"event_type": "warning", "reason": "settings_invalid"})
     for sign in ("presence", "button", "lit", "turned", "timer", "wink"):
         frames.append({"event_type": "warning_cancelled", "burner": "left", "reason": "unattended", "sign": sign})
+    for sign in ("button", "turned"):  # review F2/F10: a left-on warning taken back at the hob
+        frames.append({"event_type": "warning_cancelled", "burner": "left", "reason": "left_on", "sign": sign})
+    # review F1: the readings came back before the fault cut (no sign: no person)
+    frames.append({"event_type": "warning_cancelled", "burner": "left", "reason": "fault",
+                   "detail": "the thermocouple reads again"})  # fmt: skip
     for code in protocol.FAULT_CODES:
         frames.append({"event_type": "fault", "burner": "left", "reason": code, "detail": "flame still on after 30 s"})
     frames.append({"event_type": "fault", "reason": "crash"})
