@@ -160,7 +160,7 @@ def sample_events() -> list[dict[str, Any]]:
     frames.append({"event_type": "cut", "burner": "back_left", "reason": "flame_lost"})  # no detail (older device)
     for reason in ("timer", "left_on", "unattended", "fault"):
         frames.append({"event_type": "warning", "burner": "right", "reason": reason, "cut_in_s": 60})
-    for reason in ("settings_invalid", "secrets_invalid", "network_unavailable"):
+    for reason in ("settings_invalid", "secrets_invalid", "network_unavailable", "lock_not_saved"):
         frames.append({"event_type": "warning", "reason": reason, "errors": ["left_on_min: a number, not 'x'"]})
     frames.append({"event_type": "warning", "reason": "settings_invalid"})
     for sign in ("presence", "button", "lit", "turned", "timer", "wink"):

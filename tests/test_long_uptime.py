@@ -263,3 +263,24 @@ def test_a_short_press_on_a_locked_hob_is_rejected_as_locked():
     dev.run_for(2 * SECOND)
     rejected = watch.since(0, "rejected")
     assert [e["reason"] for e in rejected] == ["button: the hob is locked"]
+
+
+def test_a_child_lock_the_flash_refuses_to_keep_holds_and_says_so(monkeypatch):
+    # settings.save_locked writes a new file renamed over the old one and
+    # returns False when the flash refuses (tests/mp/test_settings_mp.py);
+    # the app must then say that a restart would find the old setting.
+    from hobguard_fw import settings as fw_settings
+
+    dev = SimDevice()
+    dev.run_for(5 * SECOND)
+    kept = fw_settings.save_locked
+    monkeypatch.setattr(fw_settings, "save_locked", lambda locked, path=fw_settings.STATE_FILE: False)
+    dev.command("lock", on=True)
+    dev.run_for(SECOND)
+    warnings = [e for e in dev.events("warning") if e.get("reason") == "lock_not_saved"]
+    assert [(e.get("burner"), e["locked"]) for e in warnings] == [(None, True)]
+    assert dev.last_state()["locked"] is True  # it holds until a restart
+    monkeypatch.setattr(fw_settings, "save_locked", kept)
+    dev.command("lock", on=False)
+    dev.run_for(SECOND)
+    assert len([e for e in dev.events("warning") if e.get("reason") == "lock_not_saved"]) == 1

@@ -337,7 +337,9 @@ class App:
         self._drive_outputs()
         if hob.lock_dirty:
             hob.lock_dirty = False
-            settings_store.save_locked(hob.locked, self.state_path)
+            if not settings_store.save_locked(hob.locked, self.state_path):
+                # The lock holds now but would not survive a restart: say so.
+                hob.emit("warning", None, reason="lock_not_saved", locked=hob.locked)
         events = hob.take_events()
         for event in events:
             event["t"] = "evt"

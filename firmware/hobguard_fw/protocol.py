@@ -119,6 +119,9 @@ WARNING_REASONS = (
     "settings_invalid",
     "secrets_invalid",
     "network_unavailable",
+    # The child lock changed but the flash refused to keep it: it holds
+    # until the next restart, which finds the old value.
+    "lock_not_saved",
 )
 # The shortest timer a command may set or add: one second (1/60 minute).
 # Below it only an exact integer 0 is taken (timer_set: cancel). A board's

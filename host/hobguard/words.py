@@ -71,6 +71,7 @@ WARNING_WORDS = {
     "settings_invalid": "the device rejected its settings file and runs on the defaults",
     "secrets_invalid": "the secrets file is not valid: no network link",
     "network_unavailable": "this board has no network support: USB only",
+    "lock_not_saved": "the child lock could not be saved: a restart would find the old setting",
 }
 
 #: Fault codes (``protocol.FAULT_CODES``).
