@@ -33,7 +33,7 @@ help:
 	@echo "make format   format the tree with ruff (what make lint checks)"
 	@echo "make bench    run the benchmarks (python -m bench)"
 	@echo "make soak     run the long soak tests (pytest -m soak)"
-	@echo "make demo     simulated hob + embedded broker + bridge, no hardware"
+	@echo "make demo     simulated hob on Wi-Fi (loopback) + embedded broker + bridge, no hardware"
 	@echo "make deploy   compile the firmware, copy it and the settings to a board: make deploy PORT=/dev/ttyUSB0 SETTINGS=my_settings.json"
 	@echo "              (SETTINGS=keep leaves the board's own settings; DEPLOY_ARGS=--dry-run shows the commands only)"
 	@echo "              Wi-Fi: WIFI_SSID='Home Wi-Fi' KEY_FILE=kitchen.key (password from HOBGUARD_WIFI_PASSWORD or asked;"

@@ -1,5 +1,6 @@
 """`hobguard demo` runs its story to the end by itself and exits 0: with the
-embedded amqtt broker, and with a given broker (a throwaway Mosquitto)."""
+embedded amqtt broker, and with a given broker (a throwaway Mosquitto); the
+hob over the Wi-Fi link by default, over a pty with --link usb."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def test_demo_with_embedded_broker(tmp_path) -> None:
     out = done.stdout
     for phrase in (
         "embedded broker (amqtt)",
+        "The hob is on the Wi-Fi (loopback here): its firmware listens on tcp://127.0.0.1:",
+        "The bridge found hob hob-1a2b3c over Wi-Fi at tcp://127.0.0.1:",
         "Home Assistant: left: flame detected",
         "Home Assistant: right: flame detected",
         "left/timer/set = 3",
@@ -38,6 +41,7 @@ def test_demo_with_embedded_broker(tmp_path) -> None:
         "Home Assistant: CUT left: the timer ran out",
         "Home Assistant: left: cut verified",
         "OK: 11/11 expectations met",
+        "the hob over Wi-Fi.",
     ):
         assert phrase in out, phrase
     assert plot.stat().st_size > 10_000
@@ -48,7 +52,20 @@ def test_demo_with_a_given_broker_quiet(mosquitto, tmp_path, topic_prefix) -> No
     done = run_demo("--broker", mosquitto.url, "--quiet", "--no-plot", "--base-topic", f"{topic_prefix}/hobguard")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("OK: ")
+    assert len(lines) == 1 and lines[0].startswith("OK: ") and lines[0].endswith("the hob over Wi-Fi."), lines
+
+
+def test_demo_over_a_usb_cable(mosquitto, topic_prefix) -> None:
+    """--link usb: the old way, the hob behind a pty the bridge opens as a serial port."""
+    done = run_demo("--link", "usb", "--broker", mosquitto.url, "--no-plot", "--base-topic", f"{topic_prefix}/hobguard")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "The hob is on a USB cable" in done.stdout and "tcp://" not in done.stdout
+    assert done.stdout.rstrip().endswith("the hob on a USB cable."), done.stdout[-300:]
+
+
+def test_demo_refuses_an_unknown_link() -> None:
+    done = run_demo("--link", "bluetooth")
+    assert done.returncode == 2 and "--link" in done.stderr
 
 
 def test_demo_on_a_shared_broker_uses_its_own_ids_and_leaves_nothing_behind(mosquitto, recorder_factory) -> None:

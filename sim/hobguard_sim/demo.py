@@ -1,9 +1,14 @@
 """`hobguard demo`: the whole system on one machine, no hardware.
 
 An MQTT broker (amqtt, in-process, on a free localhost port, unless
---broker is given), a simulated two-burner hob running the real firmware
-behind a pseudo-terminal (PtyDevice), and the real bridge opening that pty
-with pyserial exactly as it would open a USB port. The demo is also an
+--broker is given), a simulated two-burner hob running the real firmware,
+and the real bridge. By default the hob is on the Wi-Fi, as in a real
+kitchen: the firmware's own network code listens on a loopback port with a
+fresh device key (in a temporary 0600 file, as `hobguard keygen` writes
+it) and the bridge connects with `--device tcp://127.0.0.1:PORT
+--key-file FILE`, authenticating every frame. `--link usb` puts the hob
+behind a pseudo-terminal (PtyDevice) instead, which the bridge opens with
+pyserial exactly as it would open a USB port. The demo is also an
 MQTT client: it sends the commands Home Assistant would send and prints
 what Home Assistant would see. It plays a short cooking story at high
 speed, checks that each step happened, writes a plot, and exits 0 — or 1
@@ -17,6 +22,7 @@ import asyncio
 import json
 import logging
 import secrets
+import shutil
 import socket
 import sys
 import tempfile
@@ -425,14 +431,20 @@ def write_plot(trace_path: Path, narrator: Narrator, path: Path, device: str) ->
 # -- the command ----------------------------------------------------------------------------
 
 
+def _listening(device: Any) -> bool:
+    app = device.app
+    return app is not None and app.net is not None and app.net.listener is not None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="no hardware: broker + simulated hob (real firmware) + bridge, a short cooking story",
         description="Starts an MQTT broker (amqtt, in-process, unless --broker is given), a simulated two-burner "
-        "hob running the real firmware behind a pseudo-terminal, and the bridge; plays a short cooking story "
+        "hob running the real firmware, and the bridge; plays a short cooking story "
         "at high speed (light both burners, a timer on the left, a remote cut on the right, the warning, the "
-        "timed cut, the verification), prints what Home Assistant would see, and writes a plot. "
+        "timed cut, the verification), prints what Home Assistant would see, and writes a plot. The hob is on "
+        "the Wi-Fi (the firmware's network link on a loopback port, a fresh key) unless --link usb. "
         "Exits 0 when everything in the story happened, 1 otherwise.",
     )
     p.add_argument(
@@ -450,6 +462,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--plot", metavar="FILE", default=DEFAULT_PLOT, help=f"where to write the plot (default {DEFAULT_PLOT})"
     )
+    p.add_argument(
+        "--link",
+        choices=("wifi", "usb"),
+        default="wifi",
+        help="how the hob reaches the bridge: wifi (default: the firmware's authenticated network link on "
+        "127.0.0.1, a fresh device key in a temporary 0600 file) or usb (a pseudo-terminal the bridge opens "
+        "as a serial port)",
+    )
     p.add_argument("--no-plot", action="store_true", help="do not write a plot")
     p.add_argument("--quiet", action="store_true", help="print only the outcome")
     p.add_argument(
@@ -461,6 +481,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from hobguard.bridge import Bridge
     from hobguard.bridge import config as config_mod
+    from hobguard.bridge.netlink import load_key, write_key_file
 
     from .device import SimDevice
     from .realtime import PtyDevice
@@ -490,7 +511,13 @@ def run(args: argparse.Namespace) -> int:
             broker = EmbeddedBroker(free_port())
             broker.start()
             url = broker.url
-        device = SimDevice(settings={"device_id": device_id})
+        wifi = args.link == "wifi"
+        key_file = workdir / "hob.key"
+        if wifi:
+            write_key_file(key_file)  # 0600, as `hobguard keygen` makes it
+            device = SimDevice(settings={"device_id": device_id}, listen=("127.0.0.1", 0), key=load_key(key_file))
+        else:
+            device = SimDevice(settings={"device_id": device_id})
         trace = workdir / "trace.jsonl"
         pty = PtyDevice(device, speed=args.speed, trace_path=trace, link_path=workdir / "hob.tty")
         narrator = Narrator(
@@ -504,10 +531,29 @@ def run(args: argparse.Namespace) -> int:
             f"hobguard demo — {'embedded broker (amqtt)' if broker else 'broker'} at {config_mod.mask_url(url)}; "
             f"a simulated two-burner hob running the real firmware at {args.speed:g}x speed; the bridge."
         )
+        if wifi and device.listen is not None:
+            host, port = device.listen
+            link = f"tcp://{host}:{port}"
+            narrator.say(
+                f"The hob is on the Wi-Fi (loopback here): its firmware listens on {link}; the bridge connects "
+                "with the hob's own key and every frame is authenticated. (--link usb: over a USB cable instead.)"
+            )
+        else:
+            link = pty.path
+            narrator.say("The hob is on a USB cable (a pseudo-terminal here), which the bridge opens as a serial port.")
         narrator.connect(url)
         pty.start()
+        if wifi:
+            # The bridge connects once the simulated Wi-Fi has joined and the
+            # firmware listens (a few simulated seconds), not into a refusal
+            # and its back-off.
+            deadline = time.monotonic() + 10
+            while not _listening(device) and time.monotonic() < deadline:
+                time.sleep(0.02)
         namespace = argparse.Namespace(
-            serial=[pty.path],
+            serial=[] if wifi else [pty.path],
+            device=[link] if wifi else [],
+            key_file=[str(key_file)] if wifi else [],
             broker=url,
             bridge_id=bridge_id,
             base_topic=args.base_topic,
@@ -526,7 +572,7 @@ def run(args: argparse.Namespace) -> int:
         entities = narrator.wait(lambda: len(narrator.discovery) >= 20 and narrator.discovery, 10) or {}
         kinds = Counter(topic.split("/")[1] for topic in entities)
         narrator.say(
-            f"The bridge found hob {device_id} on {pty.path}. Home Assistant discovers {len(entities)} entities: "
+            f"The bridge found hob {device_id} {'over Wi-Fi at' if wifi else 'on'} {link}. Home Assistant discovers {len(entities)} entities: "
             + ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
             + " — among them a close-only gas valve and a flame sensor per burner."
         )
@@ -551,8 +597,8 @@ def run(args: argparse.Namespace) -> int:
         met = sum(1 for _, good in story.results if good)
         print(
             f"\n{'OK' if ok else 'FAILED'}: {met}/{len(story.results)} expectations met in "
-            f"{_clock(device.clock.seconds)} simulated ({time.monotonic() - started:.1f} s real)."
-            + (f" Plot: {plot_path}" if plot_path else ""),
+            f"{_clock(device.clock.seconds)} simulated ({time.monotonic() - started:.1f} s real), "
+            f"the hob {'over Wi-Fi' if wifi else 'on a USB cable'}." + (f" Plot: {plot_path}" if plot_path else ""),
             flush=True,
         )
         if not ok:
@@ -569,3 +615,4 @@ def run(args: argparse.Namespace) -> int:
             pty.stop()
         if broker is not None:
             broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
