@@ -32,6 +32,7 @@ BENCHMARKS = {
     "latency": "latency",
     "bridge_load": "bridge_load",
     "ha_flood": "ha_flood",
+    "wifi": "wifi",
 }
 
 
@@ -59,7 +60,9 @@ def table(figures: list[Figure]) -> str:
     rows = [("figure", "value", "target", "n", "command")]
     for f in figures:
         verdict = {True: "met", False: "MISSED", None: ""}[f.meets_target]
-        target = f"{f.target} {f.unit if f.unit in ('ms', 'MB', '%', 'bytes') else ''} ({verdict})" if f.target else ""
+        target = (
+            f"{f.target} {f.unit if f.unit in ('ms', 's', 'MB', '%', 'bytes') else ''} ({verdict})" if f.target else ""
+        )
         target = target.replace("  ", " ")
         n = len(f.runs) or f.details.get("n", "")
         rows.append((f.name, _fmt(f.value, f.unit), target, str(n), f.command))

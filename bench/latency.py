@@ -57,21 +57,41 @@ def _read_probes(path: Path) -> list[list[str]]:
 
 
 def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False, pause_s: tuple[float, float] = (0.0, 0.0),
-        seed: int = 1) -> dict[str, Any]:  # fmt: skip
+        seed: int = 1, wifi: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The legs of `commands` cuts (after `warmup` more). wifi: the hob on
+    its network link (`sim device --listen 127.0.0.1:0 --key-file`, the
+    bridge with --device/--key-file) instead of the pty; the legs "serial"
+    and "device" then are one, "link" (handed to the transport -> relay
+    pin open: framing, HMAC, loopback TCP, the firmware's poll, checking
+    the frame, handling the command)."""
+    from hobguard.bridge.netlink import write_key_file
+
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
         work = Path(tmp)
         dev_probe, br_probe = work / "device.probe", work / "bridge.probe"
         with Rig(work, tcp_nodelay=tcp_nodelay) as rig:
             link = work / "hob.tty"
-            rig.start(
+            key_file = work / "hob.key"
+            net = ()
+            if wifi:
+                write_key_file(key_file)
+                net = ("--listen", "127.0.0.1:0", "--key-file", str(key_file))
+            device = rig.start(
                 "-m", "bench.probes", "device", str(dev_probe), "--",
-                "--speed", str(SPEED), "--link", str(link),
+                "--speed", str(SPEED), "--link", str(link), *net,
                 quit_line="quit", stdin=True, stdout=True, log=work / "device.log",
             )  # fmt: skip
-            wait_for(link.exists, 10, "the device's pty")
-            rig.start("-m", "bench.probes", "bridge", str(br_probe), "--", *rig.bridge_argv([str(link)]),
-                      log=work / "bridge.log")  # fmt: skip
+            if wifi:
+                assert device.stdout is not None
+                url = device.stdout.readline().strip()
+                if not url.startswith("tcp://"):
+                    raise RuntimeError("sim device --listen printed no address: " + (work / "device.log").read_text())
+                argv = rig.bridge_argv([], devices=[(url, key_file)])
+            else:
+                wait_for(link.exists, 10, "the device's pty")
+                argv = rig.bridge_argv([str(link)])
+            rig.start("-m", "bench.probes", "bridge", str(br_probe), "--", *argv, log=work / "bridge.log")
             client = rig.record([f"{BASE}/#"])
             online = client.wait(lambda m: m.topic.endswith("/availability") and m.payload == b"online"
                                  and "/bridge/" not in m.topic, 20, what="device online")  # fmt: skip
@@ -107,7 +127,8 @@ def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False, pause_s: tup
                 mark = seen.index + 1
             time.sleep(0.2)
         bridge_rx = [int(p[1]) for p in _read_probes(br_probe) if p[0] == "mqtt_rx" and p[2].endswith("/gas/set")]
-        serial_tx = {int(p[2]): int(p[1]) for p in _read_probes(br_probe) if p[0] == "serial_tx" and p[3] == "cut"}
+        tx = "net_tx" if wifi else "serial_tx"
+        serial_tx = {int(p[2]): int(p[1]) for p in _read_probes(br_probe) if p[0] == tx and p[3] == "cut"}
         dev = _read_probes(dev_probe)
         dev_rx = {int(p[2]): int(p[1]) for p in dev if p[0] == "dev_rx" and p[3] == "cut"}
         relay = [(int(p[1]), int(p[2])) for p in dev if p[0] == "relay_open"]
@@ -116,19 +137,24 @@ def run(commands: int, warmup: int = 10, tcp_nodelay: bool = False, pause_s: tup
         raise RuntimeError(
             f"probes do not line up: {len(sent)} sent, {len(bridge_rx)} at the bridge, {len(ids)} written"
         )
-    legs: dict[str, list[float]] = {k: [] for k in ("broker", "bridge", "serial", "device", "end_to_end", "round_trip")}
+    names = ("broker", "bridge", "serial", "device", "link", "end_to_end", "round_trip")
+    legs: dict[str, list[float]] = {k: [] for k in names}
     for n, ((t0, burner, t_state), t_brx, rid) in enumerate(zip(sent, bridge_rx, ids, strict=True)):
         if n < warmup:
             continue
         t_tx = serial_tx[rid]
-        t_drx = dev_rx[rid]
         index = BURNERS.index(burner)
-        t_relay = next(t for t, i in relay if i == index and t >= t_drx)
         ms = 1e-6
+        if wifi:  # the device's `received` hook sees the pty only: one leg from the transport to the relay
+            t_relay = next(t for t, i in relay if i == index and t >= t_tx)
+            legs["link"].append((t_relay - t_tx) * ms)
+        else:
+            t_drx = dev_rx[rid]
+            t_relay = next(t for t, i in relay if i == index and t >= t_drx)
+            legs["serial"].append((t_drx - t_tx) * ms)
+            legs["device"].append((t_relay - t_drx) * ms)
         legs["broker"].append((t_brx - t0) * ms)
         legs["bridge"].append((t_tx - t_brx) * ms)
-        legs["serial"].append((t_drx - t_tx) * ms)
-        legs["device"].append((t_relay - t_drx) * ms)
         legs["end_to_end"].append((t_relay - t0) * ms)
         legs["round_trip"].append((t_state - t0) * ms)
     return legs

@@ -2,7 +2,7 @@
 
     python -m bench.probes bridge PROBE_FILE -- [hobguard bridge options]
     python -m bench.probes device PROBE_FILE -- [hobguard sim device options]
-    python -m bench.probes devices DIR COUNT [--speed S] [--settings FILE]
+    python -m bench.probes devices DIR COUNT [--speed S] [--settings FILE] [--key-file FILE]
 
 `bridge` and `device` run the real `hobguard bridge` / `hobguard sim device`
 (hobguard.cli.main) after wrapping a few of the bridge's functions, or
@@ -13,7 +13,9 @@ so stamps from the client, the bridge and the device can be subtracted.
 
 - bridge: `mqtt_rx <ns> <topic>` when Bridge._on_message is entered (paho
   has decoded the message), `serial_tx <ns> <request id> <cmd>` just before
-  the command line is written to the serial port.
+  the command line is written to the serial port; `net_tx <ns> <request id>
+  <cmd>` just before it is handed to a network device's transport (which
+  frames and authenticates it and sends it on its socket).
 - device: `dev_rx <ns> <request id> <cmd>` when the bytes reach the
   simulated device (its `received` hook: SimDevice.send_line, called by
   PtyDevice's thread as it reads the pty), `relay_open <ns> <burner index>`
@@ -28,7 +30,9 @@ broker's Nagle delay follows the bridge's QoS 1 PUBACKs).
 `devices` runs COUNT simulated hobs (each a SimDevice behind its own
 PtyDevice, i.e. `hobguard sim device` without the stdin loop) in one
 process, with links DIR/hob<N>.tty and device ids bench-<N>; reads
-`ignite` / `quit` on stdin.
+`ignite` / `quit` on stdin. With --key-file each also serves its network
+link on 127.0.0.1 (a port of its own, that key) and DIR/urls.txt lists
+their tcp:// addresses, one a line, before `ready` is printed.
 """
 
 from __future__ import annotations
@@ -89,6 +93,18 @@ def instrument_bridge() -> None:
 
     serial.Serial.write = probed_write  # type: ignore[method-assign]
 
+    from hobguard.bridge import network
+
+    net_write = network.NetworkTransport.write
+
+    def probed_net_write(self, data):  # type: ignore[no-untyped-def]
+        t = time.monotonic_ns()
+        for request_id, cmd in _request_ids(bytes(data)):
+            _probe("net_tx", t, request_id, cmd)
+        return net_write(self, data)
+
+    network.NetworkTransport.write = probed_net_write  # type: ignore[method-assign]
+
     if os.environ.get("HOBGUARD_BENCH_QOS0"):  # an experiment: the bridge publishes with QoS 0
         from hobguard.bridge import mqtt
 
@@ -119,19 +135,55 @@ def instrument_device() -> None:
     device.ON_NEW_DEVICE.append(watch)
 
 
-def run_devices(directory: Path, count: int, speed: float, settings: dict[str, Any]) -> int:
+def _free_ports(count: int, first: int = 20000, last: int = 32000) -> list[int]:
+    """`count` distinct free loopback ports below the kernel's ephemeral
+    range. (Port 0 would not do: a SimDevice keeps its port free until its
+    simulated Wi-Fi joins, and meanwhile a neighbour in this process, or
+    an outgoing connection of the bridge, can be given the same one.)"""
+    import socket
+
+    held: list[socket.socket] = []
+    try:
+        for port in range(first, last):
+            if len(held) == count:
+                break
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                sock.close()
+                continue
+            held.append(sock)
+        if len(held) < count:
+            raise RuntimeError(f"only {len(held)} free ports in {first}..{last}")
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def run_devices(directory: Path, count: int, speed: float, settings: dict[str, Any], key: bytes | None = None) -> int:
     from hobguard_sim.device import SimDevice
     from hobguard_sim.realtime import PtyDevice
 
     directory.mkdir(parents=True, exist_ok=True)
     ptys = []
+    urls = []
+    ports = _free_ports(count) if key is not None else []
     for n in range(count):
         chosen = dict(settings)
         chosen["device_id"] = f"bench-{n}"
-        device = SimDevice(settings=chosen, seed=n + 1)
+        listen = ("127.0.0.1", ports[n]) if key is not None else None
+        device = SimDevice(settings=chosen, seed=n + 1, listen=listen, key=key)
+        if device.listen is not None:
+            urls.append(f"tcp://{device.listen[0]}:{device.listen[1]}")
         pty = PtyDevice(device, speed=speed, link_path=directory / f"hob{n}.tty")
         pty.start()
         ptys.append(pty)
+    if key is not None:
+        tmp = directory / "urls.txt.new"
+        tmp.write_text("".join(url + "\n" for url in urls))
+        tmp.replace(directory / "urls.txt")
     print("ready", flush=True)
     try:
         for line in sys.stdin:
@@ -156,7 +208,12 @@ def main(argv: list[str]) -> int:
         rest = argv[3:]
         speed = float(rest[rest.index("--speed") + 1]) if "--speed" in rest else 1.0
         settings = json.loads(Path(rest[rest.index("--settings") + 1]).read_text()) if "--settings" in rest else {}
-        return run_devices(directory, count, speed, settings)
+        key = None
+        if "--key-file" in rest:
+            from hobguard.bridge.netlink import load_key
+
+            key = load_key(rest[rest.index("--key-file") + 1])
+        return run_devices(directory, count, speed, settings, key)
     probe_file, rest = argv[1], argv[2:]
     if rest and rest[0] == "--":
         rest = rest[1:]

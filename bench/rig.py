@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from hobguard.testing import Mosquitto, Recorder, bridge_argv
 
@@ -73,10 +73,14 @@ class Rig:
         self._procs.append((proc, quit_line))
         return proc
 
-    def bridge_argv(self, ports: list[str], base: str = "bench/hobguard") -> list[str]:
-        """`hobguard bridge` arguments for this rig's broker and `ports`."""
+    def bridge_argv(self, ports: list[str], base: str = "bench/hobguard",
+                    devices: Sequence[tuple[str, Path]] = ()) -> list[str]:  # fmt: skip
+        """`hobguard bridge` arguments for this rig's broker, the serial
+        `ports` and the network `devices` ((tcp:// URL, key file) pairs)."""
+        net = {"device": [u for u, _ in devices], "key_file": [k for _, k in devices]} if devices else {}
         return bridge_argv(broker=self.broker.url, serial=ports, bridge_id="bench", base_topic=base,
-                           discovery_prefix="bench/homeassistant", state_file=self.workdir / "bridge-state.json")  # fmt: skip
+                           discovery_prefix="bench/homeassistant", state_file=self.workdir / "bridge-state.json",
+                           **net)  # fmt: skip
 
     def record(self, topics: list[str]) -> Recorder:
         """A client recording every message on `topics` (QoS 0, stamped by time.monotonic_ns())."""
