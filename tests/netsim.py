@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from hobguard.bridge.netlink import write_key_file
 
@@ -19,7 +19,9 @@ class NetSim:
     """`hobguard sim device --listen 127.0.0.1:0 --key-file FILE`: `url` is
     its tcp:// address (the first line it prints), `pty` its USB stand-in."""
 
-    def __init__(self, workdir: Path, speed: float = 20.0, settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, speed: float = 20.0, settings: dict[str, Any] | None = None, args: Sequence[str] = ()
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.key_file = workdir / "hob.key"
         write_key_file(self.key_file)
@@ -29,7 +31,9 @@ class NetSim:
             path = workdir / "settings.json"
             path.write_text(json.dumps(settings))
             argv += ["--settings", str(path)]
-        self.log = open(workdir / "sim.log", "w")
+        argv += list(args)  # more `sim device` options (--trace FILE, …)
+        self.log_path = workdir / "sim.log"  # its stderr: `t=12.3s ACTION` for every stdin action
+        self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, cwd=REPO
         )
