@@ -135,31 +135,12 @@ def instrument_device() -> None:
     device.ON_NEW_DEVICE.append(watch)
 
 
-def _free_ports(count: int, first: int = 20000, last: int = 32000) -> list[int]:
+def _free_ports(count: int) -> list[int]:
     """`count` distinct free loopback ports below the kernel's ephemeral
-    range. (Port 0 would not do: a SimDevice keeps its port free until its
-    simulated Wi-Fi joins, and meanwhile a neighbour in this process, or
-    an outgoing connection of the bridge, can be given the same one.)"""
-    import socket
+    range (hobguard_sim.netports: port 0 would not do)."""
+    from hobguard_sim import netports
 
-    held: list[socket.socket] = []
-    try:
-        for port in range(first, last):
-            if len(held) == count:
-                break
-            sock = socket.socket()
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                sock.close()
-                continue
-            held.append(sock)
-        if len(held) < count:
-            raise RuntimeError(f"only {len(held)} free ports in {first}..{last}")
-        return [sock.getsockname()[1] for sock in held]
-    finally:
-        for sock in held:
-            sock.close()
+    return netports.free_ports("127.0.0.1", count)
 
 
 def run_devices(directory: Path, count: int, speed: float, settings: dict[str, Any], key: bytes | None = None) -> int:

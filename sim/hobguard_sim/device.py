@@ -35,6 +35,7 @@ from hobguard_fw import protocol
 from hobguard_fw import settings as fw_settings
 from hobguard_fw import wifi as fw_wifi
 
+from . import netports
 from . import physics as phys
 from .fakes import Board, Clock, FakeLink, FakeNetwork, FakeTime, SimHang, SimReset
 from .flash import FIRMWARE_DIR, Flash, FlashOp, PowerCut
@@ -315,14 +316,13 @@ class SimDevice:
     def _set_up_network(self, listen: tuple[str, int], key: bytes | None) -> None:
         """Write the board's secrets file and give it a Wi-Fi network whose
         station address is the listening host. Port 0 becomes a free port
-        now, so every boot listens on the same one."""
+        now, so every boot listens on the same one: one below the kernel's
+        ephemeral range (netports), which nothing else is handed meanwhile."""
         host, port = listen
         if key is None or len(key) != 32:
             raise ValueError("the network link needs a 32-byte device key")
         if port == 0:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind((host, 0))
-                port = probe.getsockname()[1]
+            port = netports.free_ports(host)[0]
         self.network = FakeNetwork(self.clock, address=host)
         secrets = {
             "wifi_ssid": self.network.ssid,
