@@ -12,14 +12,16 @@ back to back with Mosquitto's default configuration; the same with a random
 0.1-0.3 s pause before each command (commands at random moments, as a
 person sends them); back to back with `set_tcp_nodelay true` in Mosquitto.
 
-Why they differ: the bridge publishes states with QoS 1, so the broker
-answers each with a PUBACK; the bridge's kernel delays its TCP ACK of that
-PUBACK (delayed ACK, ~40 ms), and with Nagle's algorithm on (Mosquitto's
-default) the broker holds the next small packet to the bridge -- our
-command -- until that ACK comes. A command right after a state publish
-waits ~40 ms; `set_tcp_nodelay true` removes the wait. At 20x the simulated
-device sends states 20x as often as a real one, so "spaced" over-states
-how often a command meets that window.
+Why they could differ: were the bridge to publish its states with QoS 1,
+the broker would answer each with a PUBACK; the bridge's kernel delays its
+TCP ACK of that PUBACK (delayed ACK, ~40 ms), and with Nagle's algorithm on
+(Mosquitto's default) the broker holds the next small packet to the bridge
+-- our command -- until that ACK comes: a command right after a state
+publish waited ~40 ms (measured: 44 ms p50 back to back, before the
+bridge published its retained states at QoS 0). `set_tcp_nodelay true`
+removes the wait too. At 20x the simulated device sends states 20x as
+often as a real one, so "spaced" over-states how often a command meets
+such a window.
 
 Legs of each command (all wall-clock, one clock):
   broker -> bridge   client publish() called  -> Bridge._on_message entered

@@ -23,10 +23,6 @@ so stamps from the client, the bridge and the device can be subtracted.
   hook; the contact itself follows after the relay's release time, 5 ms
   simulated).
 
-With HOBGUARD_BENCH_QOS0=1 in its environment, `bridge` also publishes
-with QoS 0 instead of 1 (an experiment: see bench/latency.py on why the
-broker's Nagle delay follows the bridge's QoS 1 PUBACKs).
-
 `devices` runs COUNT simulated hobs (each a SimDevice behind its own
 PtyDevice, i.e. `hobguard sim device` without the stdin loop) in one
 process, with links DIR/hob<N>.tty and device ids bench-<N>; reads
@@ -38,7 +34,6 @@ their tcp:// addresses, one a line, before `ready` is printed.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -72,7 +67,6 @@ def _request_ids(data: bytes) -> list[tuple[int, str]]:
 
 
 def instrument_bridge() -> None:
-    import serial
     from hobguard.bridge import service as bridge
 
     on_message = bridge.Bridge._on_message
@@ -83,7 +77,11 @@ def instrument_bridge() -> None:
 
     bridge.Bridge._on_message = probed_on_message  # type: ignore[method-assign]
 
-    write = serial.Serial.write
+    # The link's writer thread writes through its transport (non-blocking
+    # os.write on the port's descriptor, not serial.Serial.write).
+    from hobguard.bridge import device_link
+
+    write = device_link.SerialTransport.write
 
     def probed_write(self, data):  # type: ignore[no-untyped-def]
         t = time.monotonic_ns()
@@ -91,7 +89,7 @@ def instrument_bridge() -> None:
             _probe("serial_tx", t, request_id, cmd)
         return write(self, data)
 
-    serial.Serial.write = probed_write  # type: ignore[method-assign]
+    device_link.SerialTransport.write = probed_write  # type: ignore[method-assign]
 
     from hobguard.bridge import network
 
@@ -104,16 +102,6 @@ def instrument_bridge() -> None:
         return net_write(self, data)
 
     network.NetworkTransport.write = probed_net_write  # type: ignore[method-assign]
-
-    if os.environ.get("HOBGUARD_BENCH_QOS0"):  # an experiment: the bridge publishes with QoS 0
-        from hobguard.bridge import mqtt
-
-        publish = mqtt.MqttConnection.publish
-
-        def qos0_publish(self, topic, payload, retain=False, qos=1, **kw):  # type: ignore[no-untyped-def]
-            return publish(self, topic, payload, retain=retain, qos=0, **kw)
-
-        mqtt.MqttConnection.publish = qos0_publish  # type: ignore[method-assign]
 
 
 def instrument_device() -> None:

@@ -638,7 +638,7 @@ class Bridge:
             if not force and view.retained.get(topic) == payload:
                 return
             view.retained[topic] = payload
-        self.mqtt.publish(topic, payload, retain=True)
+        self.mqtt.publish(topic, payload, retain=True, qos=0)
 
     # -- device side (link threads) -----------------------------------------------------
 
