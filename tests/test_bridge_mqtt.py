@@ -155,3 +155,39 @@ def test_a_payload_larger_than_the_broker_takes_is_never_published() -> None:
 def test_ordinary_topics_pass() -> None:
     for topic in ("hobguard/hob-1/left/state", "homeassistant/valve/hob-1/left_gas/config", "a/b c/ü"):
         assert topic_problem(topic) is None
+
+
+def test_the_subscriptions_go_out_before_anything_is_published_on_a_connection(mosquitto, recorder_factory) -> None:
+    """Whoever sees a message from the bridge's connection (its online, a
+    hob's state) may send a command at once: the subscriptions are queued
+    before `connected` lets any thread publish on the connection (paho sends
+    its packets in order, the broker takes them in order), so the command is
+    heard, never dropped for want of a subscriber."""
+    settings = config_mod.parse_broker_url(mosquitto.url)
+    settings.client_id = "test-subscribe-first"
+    heard: list[bytes] = []
+    order: list[tuple[str, bool]] = []
+    conn = MqttConnection(settings, "sub/first/will", on_connected=lambda: None,
+                          on_message=lambda m: heard.append(bytes(m.payload)), subscriptions=["sub/first/cmd/#"])  # fmt: skip
+    client = conn.client
+    real_subscribe, real_publish = client.subscribe, client.publish
+
+    def subscribe(*args: Any, **kwargs: Any) -> Any:
+        order.append(("subscribe", conn.connected.is_set()))
+        return real_subscribe(*args, **kwargs)
+
+    def publish(*args: Any, **kwargs: Any) -> Any:
+        order.append(("publish", conn.connected.is_set()))
+        return real_publish(*args, **kwargs)
+
+    client.subscribe, client.publish = subscribe, publish  # type: ignore[method-assign]
+    watcher = recorder_factory(mosquitto.url, ["sub/first/will"])
+    conn.start()
+    try:
+        watcher.wait(lambda m: m.payload == b"online", 10, what="online")
+        watcher.publish("sub/first/cmd/x", "command")  # at once
+        wait_for(lambda: b"command" in heard, 10, what="the command heard")
+    finally:
+        conn.stop()
+    assert order[0] == ("subscribe", False), order
+    assert ("publish", True) in order, order

@@ -19,10 +19,10 @@ what to do about it:
 - the broker refuses the login (user name or password, not authorized, a
   client id it does not take, a broker that does not speak MQTT 5);
 - the connection drops (broker restarted, network lost, another client
-  took over this client id): reconnect with back-off (1..10 s); then
-  `on_connected` runs again, so the bridge subscribes again and
-  re-publishes everything retained (a broker without persistence has lost
-  it);
+  took over this client id): reconnect with back-off (1..10 s); the
+  `subscriptions` are made again, first thing on the new connection, and
+  then `on_connected` runs again, so the bridge re-publishes everything
+  retained (a broker without persistence has lost it);
 - a callback raises: logged, dropped.
 
 No single publish can make the broker drop the connection (which would
@@ -112,8 +112,11 @@ class MqttConnection:
         on_message: Callable[[Message], None],
         on_disconnected: Callable[[str], None] | None = None,
         reconnect_max_s: float = 10.0,
+        subscriptions: list[str] | None = None,
     ) -> None:
         self.settings = settings
+        # Subscribed on every connect before anything is published on it.
+        self.subscriptions = list(subscriptions or [])
         self.will_topic = will_topic
         self.instance = secrets.token_hex(6)
         self._on_connected = on_connected
@@ -256,6 +259,10 @@ class MqttConnection:
         """No-local (never our own messages back) and retain-as-published
         (the retain flag as its publisher set it, on every delivery)."""
         if topics and self.connected.is_set():
+            self._subscribe(topics, qos)
+
+    def _subscribe(self, topics: list[str], qos: int = 1) -> None:
+        if topics:
             if self.v5:
                 options = SubscribeOptions(qos=qos, noLocal=True, retainAsPublished=True)
                 self.client.subscribe([(t, options) for t in topics])
@@ -300,6 +307,13 @@ class MqttConnection:
                     self.settings.url,
                 )
             _no_delay(client)
+            # The subscriptions go out first, before `connected` lets any
+            # thread publish: paho sends in order and the broker takes a
+            # client's packets in order, so whoever sees anything this
+            # connection publishes (the bridge online, a hob's state) can be
+            # sure that a command it sends now is heard, not dropped by a
+            # broker that had no subscriber for it yet.
+            self._subscribe(self.subscriptions)
             self._disconnected.clear()
             self.connected.set()
             after = f" (after: {self._problem})" if self._problem else ""

@@ -136,6 +136,7 @@ class Bridge:
             on_connected=self._on_connected,
             on_message=self._on_message,
             reconnect_max_s=config.reconnect_max_s,
+            subscriptions=subscriptions(self.base, self.status_topic),
         )
         self.announcer = Announcer(self._announce)
         self.links = [self._link(transport) for transport in transports(config)]
@@ -250,8 +251,8 @@ class Bridge:
 
     def _on_connected(self) -> None:
         """After every (re)connect: a broker without persistence has lost all
-        retained messages and subscriptions, so everything is sent again."""
-        self.mqtt.subscribe(subscriptions(self.base, self.status_topic))
+        retained messages, so everything is sent again (the subscriptions
+        are made again by MqttConnection, before anything is published)."""
         self.announcer.request("connected")
 
     def republish(self, reason: str) -> None:
