@@ -279,6 +279,22 @@ class HobRig:
             what=f"{device} online",
         )
 
+    def wait_booted(
+        self, device: str, burners: tuple[str, ...] = ("left", "right"), timeout: float = 15.0, since: int = 0
+    ) -> None:
+        """Online and past the device's boot, for a cold hob just started:
+        every relay closed, every flame read as off. The firmware sends its
+        `boot` event after its first sensor readings, which may come after
+        the hello was answered; the link then asks hello again and refuses
+        commands until the answer (device_offline). A state with the flame
+        read comes after the boot event on the line and is held by the link
+        until that answer, so once it is published the link serves."""
+        self.wait_online(device, timeout, since=since)
+        for burner in burners:
+            self.wait_burner(
+                device, burner, lambda s: s["relay"] == "closed" and s["flame"] == "off", timeout, since=since
+            )
+
     def topic(self, device: str, *parts: str) -> str:
         return "/".join([self.base, device, *parts])
 
@@ -353,10 +369,7 @@ def hob(mosquitto: Mosquitto, sim_device_factory, rig_factory, topic_prefix: str
     bridge, the shared broker. Yields (rig, sim, device id)."""
     sim = sim_device_factory(speed=20)
     rig = rig_factory(mosquitto.url, [str(sim.link)], topic_prefix, offline_after_s=3.0)
-    rig.wait_online(SIM_DEVICE_ID)
-    # Past the boot-time cut pulse: every relay closed, every flame known.
-    for burner in ("left", "right"):
-        rig.wait_burner(SIM_DEVICE_ID, burner, lambda s: s["relay"] == "closed" and s["flame"] == "off")
+    rig.wait_booted(SIM_DEVICE_ID)
     return rig, sim, SIM_DEVICE_ID
 
 

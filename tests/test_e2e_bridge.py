@@ -143,8 +143,7 @@ def test_timer_runs_out_warning_then_cut_then_verified(
 ) -> None:
     sim = sim_device_factory(speed=60)
     rig = rig_factory(mosquitto.url, [str(sim.link)], topic_prefix, offline_after_s=3.0)
-    rig.wait_online(DEV)
-    rig.wait_burner(DEV, "left", lambda s: s["relay"] == "closed")
+    rig.wait_booted(DEV)
     ignite(rig, sim, "left")
     mark = rig.send(DEV, "left/timer/set", "2")
     warning = rig.wait_event(DEV, lambda e: e["event_type"] == "warning", since=mark, timeout=20)
@@ -305,7 +304,9 @@ def test_retained_command_is_ignored(
 def test_device_that_does_not_answer_gives_a_timeout(mosquitto, sim_device_factory, rig_factory, topic_prefix) -> None:
     sim = sim_device_factory(speed=20)
     rig = rig_factory(mosquitto.url, [str(sim.link)], topic_prefix, request_timeout_s=0.5, offline_after_s=2.0)
-    rig.wait_online(DEV)
+    # Past the boot: a boot event after the line is cut would leave the link
+    # asking hello, refusing commands at once (device_offline), not timing out.
+    rig.wait_booted(DEV)
     mark = rig.recorder.mark()
     sim.act("link off")  # the line goes dead both ways, the port stays open
     # Silence: after offline_after_s the device is offline...

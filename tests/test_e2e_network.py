@@ -94,9 +94,7 @@ def net_rig(tmp_path: Path) -> Iterator[Any]:
 
 
 def _ready(rig: NetRig, device: str = DEV) -> None:
-    rig.wait_online(device)
-    for burner in ("left", "right"):
-        rig.wait_burner(device, burner, lambda s: s["relay"] == "closed" and s["flame"] == "off")
+    rig.wait_booted(device)
 
 
 def _cut_left(rig: NetRig, sim: Any, device: str = DEV) -> dict[str, Any]:

@@ -74,7 +74,15 @@ def test_bridge_killed_last_will_then_restarted(
         mark = rec.mark()
         proc, log_path = start_bridge_process(mosquitto.url, str(sim.link), base, prefix, tmp_path)
         rec.wait(lambda m: m.topic == bridge_topic and m.payload == b"online", 15, since=mark, what="bridge back")
-        rec.wait(lambda m: m.topic == f"{base}/{DEV}/left/state", 15, since=mark, what="state again")
+        # A state again, with the flame read: past the hob's boot (HobRig.wait_booted).
+        rec.wait(
+            lambda m: (
+                m.topic == f"{base}/{DEV}/left/state" and m.json()["relay"] == "closed" and m.json()["flame"] == "off"
+            ),
+            15,
+            since=mark,
+            what="state again",
+        )
         # And it works: a command is carried out.
         mark = rec.mark()
         rec.publish(f"{base}/{DEV}/left/timer/set", "15")
@@ -132,7 +140,7 @@ def test_broker_restarted_bridge_reconnects_and_republishes(
 ) -> None:
     sim = sim_device_factory(speed=20)
     rig = rig_factory(own_mosquitto.url, [str(sim.link)], topic_prefix)
-    rig.wait_online(DEV)
+    rig.wait_booted(DEV)  # past the boot: the command at the end finds the link serving
     rec = rig.recorder
     valve = f"{rig.discovery_prefix}/valve/{DEV}/left_gas/config"
     rec.wait(lambda m: m.topic == valve)
@@ -180,11 +188,10 @@ def test_tls_and_password(tls_mosquitto, sim_device_factory, rig_factory, topic_
         password_file=str(password_file),
         ca_cert=str(tls.ca),
     )
-    rig.wait_online(DEV)
     # Past the boot (as the hob fixture waits): a hello answered before the
     # device's boot event is asked again after it, and a command in between
     # is refused as device_offline.
-    rig.wait_burner(DEV, "right", lambda s: s["relay"] == "closed" and s["flame"] == "off")
+    rig.wait_booted(DEV)
     mark = rig.send(DEV, "right/timer/set", "3")
     rig.wait_event(DEV, lambda e: e["event_type"] == "timer_set", since=mark)
     assert rig.bridge.config.mqtt.tls
@@ -279,7 +286,10 @@ def test_documented_mosquitto_acl_lets_the_bridge_work_and_stops_forgery(
             username="hobguard-kitchen",
             password="bridge-pw",
         )
-        rig.wait_online(DEV)
+        # Past the boot (the hob fixture's wait): a hello answered before the
+        # device's boot event is asked again after it, and a command sent in
+        # between is refused as device_offline.
+        rig.wait_booted(DEV)
         ha.wait(lambda m: m.topic == f"homeassistant/valve/{DEV}/left_gas/config", what="discovery visible to HA")
         ha.wait(lambda m: m.topic == f"hobguard/{DEV}/left/state", what="state visible to HA")
         # Home Assistant commands the hob.
