@@ -74,15 +74,16 @@ def test_bridge_killed_last_will_then_restarted(
         mark = rec.mark()
         proc, log_path = start_bridge_process(mosquitto.url, str(sim.link), base, prefix, tmp_path)
         rec.wait(lambda m: m.topic == bridge_topic and m.payload == b"online", 15, since=mark, what="bridge back")
-        # A state again, with the flame read: past the hob's boot (HobRig.wait_booted).
-        rec.wait(
-            lambda m: (
-                m.topic == f"{base}/{DEV}/left/state" and m.json()["relay"] == "closed" and m.json()["flame"] == "off"
-            ),
-            15,
-            since=mark,
-            what="state again",
-        )
+        # States again, every flame read: past the hob's boot (HobRig.wait_booted).
+        for burner in ("left", "right"):
+            rec.wait(
+                lambda m, t=f"{base}/{DEV}/{burner}/state": (
+                    m.topic == t and m.json()["relay"] == "closed" and m.json()["flame"] == "off"
+                ),
+                15,
+                since=mark,
+                what=f"{burner} state again",
+            )
         # And it works: a command is carried out.
         mark = rec.mark()
         rec.publish(f"{base}/{DEV}/left/timer/set", "15")

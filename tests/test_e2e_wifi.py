@@ -159,17 +159,18 @@ def test_a_restarted_bridge_reconnects_and_serves(mosquitto, net_sims, net_rig, 
         # bridge publishes comes live, what the one before left on the broker
         # comes flagged retained (and says nothing about this one). Online,
         # and past the hob's boot (see HobRig.wait_booted).
-        availability, left = rig.topic(DEV, "availability"), rig.topic(DEV, "left", "state")
+        availability = rig.topic(DEV, "availability")
         rig.recorder.wait(
             lambda m, t=availability: m.topic == t and m.payload == b"online" and not m.retain, 20, what="online"
         )
-        rig.recorder.wait(
-            lambda m, t=left: (
-                m.topic == t and not m.retain and m.json()["relay"] == "closed" and m.json()["flame"] == "off"
-            ),
-            15,
-            what="left closed and off",
-        )
+        for topic in (rig.topic(DEV, "left", "state"), rig.topic(DEV, "right", "state")):
+            rig.recorder.wait(
+                lambda m, t=topic: (
+                    m.topic == t and not m.retain and m.json()["relay"] == "closed" and m.json()["flame"] == "off"
+                ),
+                15,
+                what=f"{topic} closed and off",
+            )
         mark = rig.send(DEV, "left/gas/set", "CLOSE")
         event = rig.wait_event(DEV, lambda e: e["event_type"] == "cut", since=mark)
         assert event["reason"] == "remote"
