@@ -700,3 +700,35 @@ def test_deploy_asks_a_running_hobguard_for_the_repl_first():
     finally:
         close()
     assert deploy.ask_for_repl("/dev/no-such-port-hobguard", wait_s=0.1) is False
+
+
+def test_hobguard_repl_stops_a_running_hobguard_then_names_the_mpremote_command(capsys):
+    """`hobguard repl --port PORT`: the developer's way to the REPL now that
+    a Ctrl-C on the line no longer stops hobguard (review F12)."""
+    from hobguard import cli
+
+    path, heard, close = _pty_board(answer=True)
+    try:
+        code = cli.main(["repl", "--port", path, "--no-connect", "--wait", "5"])
+    finally:
+        close()
+    out = capsys.readouterr().out
+    assert code == 0 and heard == ["repl"]
+    assert f"hobguard on {path} stopped for the REPL: every relay is open" in out
+    assert shlex.join(deploy.repl_argv(path)) in out
+
+
+def test_hobguard_repl_says_when_nothing_answered_and_refuses_a_missing_port(capsys):
+    from hobguard import cli
+
+    path, heard, close = _pty_board(answer=False)
+    try:
+        code = cli.main(["repl", "--port", path, "--no-connect", "--wait", "0.3"])
+    finally:
+        close()
+    out = capsys.readouterr().out
+    assert code == 0 and heard == ["repl"]
+    assert f"no answer from hobguard on {path}" in out and "stopped for the REPL" not in out
+    code = cli.main(["repl", "--port", "/dev/no-such-port-hobguard", "--no-connect"])
+    captured = capsys.readouterr()
+    assert code == 2 and "hobguard repl:" in captured.err and "/dev/no-such-port-hobguard" in captured.err

@@ -31,7 +31,7 @@ def test_the_command_its_help_and_its_version(fresh_install) -> None:
         assert command in lines, f"{command} not in hobguard --help:\n{done.stdout}"
     # The commands of an extra that is not installed are listed, with a note.
     text = " ".join(done.stdout.split())
-    assert text.count("[not installed: needs hobguard[device]]") == 2
+    assert text.count("[not installed: needs hobguard[device]]") == 3  # flash, deploy, repl
     assert text.count("[not installed: needs hobguard[sim]]") == 2
     assert not [c for c in ("bridge", "keygen", "settings", "update") if "not installed" in lines[c]]
     done = fresh_install.run(str(fresh_install.hobguard), "bridge", "--help")

@@ -105,9 +105,14 @@ def test_without_the_device_extra_deploy_and_flash_say_what_to_install(tmp_path)
     done = _run_without("mpremote,esptool", "--help")
     assert done.returncode == 0
     text = " ".join(done.stdout.split())
-    assert text.count("[not installed: needs hobguard[device]]") == 2 and "hobguard[sim]" not in text
+    # flash, deploy and repl
+    assert text.count("[not installed: needs hobguard[device]]") == 3 and "hobguard[sim]" not in text
     image = tmp_path / "image.bin"
-    for argv in (["flash", "--port", "/dev/ttyUSB0", "--firmware", str(image)], ["deploy", "--port", "x", "--dry-run"]):
+    for argv in (
+        ["flash", "--port", "/dev/ttyUSB0", "--firmware", str(image)],
+        ["deploy", "--port", "x", "--dry-run"],
+        ["repl", "--port", "x"],
+    ):
         done = _run_without("mpremote", *argv)
         assert done.returncode == 2, done.stderr
         assert done.stderr.strip() == (

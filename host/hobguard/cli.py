@@ -28,7 +28,7 @@ SUBCOMMANDS = [
     ("hobguard_sim.demo", ("demo",)),
     ("hobguard_sim.cli", ("sim",)),
     ("hobguard.bridge.main", ("bridge",)),
-    ("hobguard.tools.deploy", ("flash", "deploy")),
+    ("hobguard.tools.deploy", ("flash", "deploy", "repl")),
     ("hobguard.tools.update", ("update",)),
     ("hobguard.tools.settings", ("settings",)),
     ("hobguard.tools.keygen", ("keygen",)),
@@ -63,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hobguard",
         description=(
             "hobguard cuts the gas of a hob with a thermocouple flame-failure device: "
-            "on a timer, on a command from Home Assistant over MQTT, or when a burner "
-            "was left on. It can never open the gas."
+            "on a timer, on a command from Home Assistant over MQTT, when a burner "
+            "was left on or left unattended, or when its flame went out. It can never open the gas."
         ),
         epilog="Run 'hobguard COMMAND --help' for the options of one command.",
     )

@@ -5,7 +5,7 @@ settings and update. Two extras add the rest (pyproject.toml's
 [project.optional-dependencies]; tests/test_packaging.py keeps this table
 and that one in step):
 
-- device: deploy and flash, the board on USB (mpremote, esptool);
+- device: deploy, flash and repl, the board on USB (mpremote, esptool);
 - sim:    demo and sim, the simulator's embedded broker and plots (amqtt,
           matplotlib).
 
@@ -28,7 +28,9 @@ class Extra:
 
 
 EXTRAS = {
-    "device": Extra("device", "the USB tools (mpremote, esptool)", ("mpremote", "esptool"), ("deploy", "flash")),
+    "device": Extra(
+        "device", "the USB tools (mpremote, esptool)", ("mpremote", "esptool"), ("deploy", "flash", "repl")
+    ),
     "sim": Extra("sim", "the simulator (amqtt, matplotlib)", ("amqtt", "matplotlib"), ("demo", "sim")),
 }
 

@@ -812,6 +812,39 @@ def cmd_flash(args) -> int:
     return 0
 
 
+def repl_argv(port: str, python: str = sys.executable) -> list[str]:
+    return [python, "-m", "mpremote", "connect", port, "repl"]
+
+
+def cmd_repl(args) -> int:
+    """The board's MicroPython REPL for a developer: hobguard is asked to
+    stop with the `repl` command (a Ctrl-C on the line no longer stops it,
+    review F12), then mpremote takes the line."""
+    port = args.port
+    try:
+        check_port(port)
+        if ask_for_repl(port, wait_s=args.wait):
+            print(
+                f"hobguard on {port} stopped for the REPL: every relay is open (every burner cut) until the "
+                "board restarts (machine.reset(), its EN button, or a power cycle)"
+            )
+        else:
+            print(
+                f"no answer from hobguard on {port}: it is not running, or its firmware is from before the "
+                "repl command (then mpremote's Ctrl-C stops it)"
+            )
+        argv = repl_argv(port)
+        if args.no_connect:
+            print("the REPL: " + shlex.join(argv) + "  (Ctrl-] leaves)")
+            return 0
+        _need("mpremote", "mpremote")
+        print("$ " + shlex.join(argv) + "  (Ctrl-] leaves)", flush=True)
+        return subprocess.call(argv)
+    except DeployError as err:
+        print(f"hobguard repl: {err}", file=sys.stderr)
+        return err.exit_status
+
+
 SETTINGS_CHOICE = (
     f"say which settings the board gets: --settings FILE (checked, then copied as /{SETTINGS_FILE}) "
     "or --keep-settings (the board keeps its own file; a board without one runs on the defaults)"
@@ -1191,3 +1224,21 @@ def register(subparsers) -> None:
     # --wifi-password as an abbreviation of --wifi-password-file).
     net.add_argument("--wifi-password", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     deploy.set_defaults(func=cmd_deploy)
+    repl = subparsers.add_parser(
+        "repl",
+        help="stop hobguard on a board over USB and open its MicroPython REPL (mpremote)",
+        description=(
+            "For a developer at the board's USB port: ask the running hobguard to stop (the protocol's "
+            "checksummed repl command; a stray Ctrl-C no longer stops it), which opens every relay (every "
+            "burner is cut), then open the REPL with mpremote. The board runs hobguard again after "
+            "machine.reset(), its EN button or a power cycle."
+        ),
+    )
+    repl.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0 or COM3")
+    repl.add_argument(
+        "--no-connect", action="store_true", help="only stop hobguard; print the mpremote command instead of running it"
+    )
+    repl.add_argument(
+        "--wait", type=float, default=2.0, metavar="S", help="seconds to wait for hobguard's answer (default 2)"
+    )
+    repl.set_defaults(func=cmd_repl)
