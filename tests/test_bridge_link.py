@@ -169,6 +169,50 @@ def test_unplugged_port_goes_offline_and_comes_back(rig) -> None:
     assert [a[:2] for a in listener.availability] == [("fake-1", True), ("fake-1", False), ("fake-1", True)]
 
 
+class _Waits(threading.Event):
+    """A link's stop event that notes every wait (the link's back-off)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None:
+            self.waits.append(timeout)
+        return super().wait(timeout)
+
+
+def test_a_lost_device_is_looked_for_at_the_first_step_until_fast_retry_ends(tmp_path: Path) -> None:
+    """A device that was served and is lost (a Wi-Fi drop, a replug) is
+    usually back soon: for fast_retry_s the back-off stays at its first step
+    rather than doubling, so it is found within a step of its return; after
+    that it grows as before (a port that never comes back costs little)."""
+    device = FakeDevice(tmp_path / "tty")
+    link = DeviceLink(
+        str(tmp_path / "tty"), Listener(), request_timeout_s=1.0, backoff_initial_s=0.02, backoff_max_s=0.64,
+        fast_retry_s=0.5,
+    )  # fmt: skip
+    waits = _Waits()
+    link._stop = waits
+    link.start()
+    try:
+        wait_for(lambda: link.online)
+        device.unplug()
+        wait_for(lambda: not link.online, 5, what="offline after unplug")
+        lost_at = time.monotonic()
+        wait_for(lambda: any(w > 0.02 for w in waits.waits), 10, what="the back-off growing after the window")
+        assert time.monotonic() - lost_at >= 0.5 - 0.05  # not before the window ended
+        first = waits.waits.index(next(w for w in waits.waits if w > 0.02))
+        assert first >= 5 and set(waits.waits[:first]) == {0.02}, waits.waits
+        wait_for(lambda: len(waits.waits) >= first + 3, 10, what="three grown steps")
+        assert waits.waits[first : first + 3] == [0.04, 0.08, 0.16]
+        device.plug()
+        wait_for(lambda: link.online, 10, what="online after replug")
+    finally:
+        link.stop()
+        device.close()
+
+
 def test_a_failing_listener_does_not_kill_the_link(rig) -> None:
     device, listener, make = rig
     listener.explode = True

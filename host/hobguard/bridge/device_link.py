@@ -35,7 +35,8 @@ Failure modes of the transport, and what happens:
 
 - it cannot be opened (unplugged, wrong path, another program holds it):
   retried with exponential back-off, capped at `backoff_max_s`; the device
-  is offline meanwhile;
+  is offline meanwhile. For `FAST_RETRY_S` after losing a device it served
+  the back-off does not grow (a Wi-Fi drop or a replug is usually short);
 - it fails while open (USB unplugged, pty closed): the transport is closed,
   pending requests fail with `device_offline`, the device is marked
   offline, and the transport is reopened as above;
@@ -94,6 +95,9 @@ from . import edge
 log = logging.getLogger("hobguard.link")
 
 HELLO_TIMEOUT_S = 2.0
+# After losing a device it served, a link tries again at its first back-off
+# step (no growth) for this long: see DeviceLink._run.
+FAST_RETRY_S = 30.0
 # Without any frame for this long, the device is offline (when the hello
 # reply gave no heartbeat period to derive it from).
 DEFAULT_OFFLINE_AFTER_S = 30.0
@@ -361,6 +365,7 @@ class DeviceLink:
         backoff_initial_s: float = 0.25,
         backoff_max_s: float = 10.0,
         backoff_jitter: float = 0.0,
+        fast_retry_s: float = FAST_RETRY_S,
     ) -> None:
         self.transport: Transport = SerialTransport(port, baudrate) if isinstance(port, str) else port
         self.port = self.transport.name
@@ -369,6 +374,7 @@ class DeviceLink:
         self.offline_after_override = offline_after_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
+        self.fast_retry_s = fast_retry_s  # after losing a device it served: no back-off growth this long
         self.backoff_jitter = backoff_jitter  # each wait shortened by up to this fraction, at random
         # The hello (checked) of the device this link serves, or served last:
         # availability and state go out under its id. None before the first.
@@ -637,6 +643,11 @@ class DeviceLink:
     def _run(self) -> None:
         backoff = self.backoff_initial_s
         failures = 0
+        # When a device that was served is lost, it is usually back soon (a
+        # Wi-Fi drop, a replug): for FAST_RETRY_S the back-off stays at its
+        # first step instead of growing, so it is found again within about
+        # one step of its return; after that it grows as usual.
+        fast_until = 0.0
         told: str | None = None  # the problem told to the listener in this run of failures
         last_kind: tuple[Any, ...] | None = None  # of the last failure: a new kind is logged at once
         while not self._stop.is_set():
@@ -656,7 +667,8 @@ class DeviceLink:
                 wait = self._jittered(backoff)
                 log.log(level, "%s: cannot open (%s); retrying in %.1f s", self.port, _short(err), wait)
                 self._stop.wait(wait)
-                backoff = min(self.backoff_max_s, backoff * 2)
+                if time.monotonic() >= fast_until:
+                    backoff = min(self.backoff_max_s, backoff * 2)
                 continue
             told = last_kind = None
             with self._lock:
@@ -667,6 +679,7 @@ class DeviceLink:
             failures = 0
             self.stats.opens += 1
             said_hello = False
+            hellos_before = self.stats.identity_checks
             try:
                 said_hello = self._session()
             except LinkClosed:
@@ -679,11 +692,15 @@ class DeviceLink:
                 log.exception("%s: unexpected error; reopening the port", self.port)
             finally:
                 self._close()
-            if said_hello:
+            # A session that ended in an error (the port vanished, the
+            # connection dropped) may have served a device too.
+            if said_hello or self.stats.identity_checks > hellos_before:
                 backoff = self.backoff_initial_s
+                fast_until = time.monotonic() + self.fast_retry_s
             if not self._stop.is_set():
                 self._stop.wait(self._jittered(backoff))
-                backoff = min(self.backoff_max_s, backoff * 2)
+                if time.monotonic() >= fast_until:
+                    backoff = min(self.backoff_max_s, backoff * 2)
 
     def _jittered(self, wait: float) -> float:
         return wait * (1.0 - random.random() * self.backoff_jitter) if self.backoff_jitter else wait
