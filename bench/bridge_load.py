@@ -56,6 +56,43 @@ def _sample(pid: int, settle_s: float, window_s: float, client: Recorder) -> dic
     }
 
 
+def online_count(client: Recorder) -> int:
+    """Availability topics that say online, the bridge's own included."""
+    with client.cond:
+        return sum(1 for t, m in client.latest.items() if t.endswith("/availability") and m.payload == b"online")
+
+
+def resource_figures(
+    results: list[dict[str, Any]], key: str, label: str, command: str, rss_target: str, cpu_target: str, note: str
+) -> list[Figure]:
+    """The bridge's RSS (max) and CPU over runs of _sample, as two figures."""
+    rss = [r["rss_mb_max"] for r in results]
+    cpu = [r["cpu_percent"] for r in results]
+    return [
+        Figure(
+            id=f"bridge_rss_{key}",
+            name=f"bridge RSS (max), {label}",
+            value=median(rss),
+            unit="MB",
+            command=command,
+            runs=rss,
+            target=rss_target,
+            note=note,
+            details={"per_run": results},
+        ),
+        Figure(
+            id=f"bridge_cpu_{key}",
+            name=f"bridge CPU, {label}",
+            value=median(cpu),
+            unit="%",
+            command=command,
+            runs=cpu,
+            target=cpu_target,
+            note="% of one core; " + note,
+        ),
+    ]
+
+
 def run(devices: int, settle_s: float, window_s: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="hobguard-bench-") as tmp:
         work = Path(tmp)
@@ -76,12 +113,7 @@ def run(devices: int, settle_s: float, window_s: float) -> dict[str, Any]:
                                log=work / "bridge.log")  # fmt: skip
             client = rig.record([f"{BASE}/#"])
 
-            def online() -> bool:
-                with client.cond:
-                    on = {t for t, m in client.latest.items() if t.endswith("/availability") and m.payload == b"online"}
-                return len(on) >= devices + 1  # + the bridge's own
-
-            wait_for(online, 60, f"{devices} device(s) online")
+            wait_for(lambda: online_count(client) >= devices + 1, 60, f"{devices} device(s) online")
             if devices > 1 and holder.stdin is not None:
                 holder.stdin.write("ignite\n")
                 holder.stdin.flush()
@@ -96,34 +128,8 @@ def measure(quick: bool = False) -> list[Figure]:
     figures = []
     for devices, label in ((1, "idle, 1 hob"), (32, "32 hobs, a report/s each")):
         results = [run(devices, settle_s=5.0, window_s=window) for _ in range(runs)]
-        rss = [r["rss_mb_max"] for r in results]
-        cpu = [r["cpu_percent"] for r in results]
         msgs = median([r["mqtt_messages_per_s"] for r in results])
+        note = f"{window:.0f} s window after 5 s settling; {msgs:.0f} MQTT messages/s published"
         key = "idle" if devices == 1 else "32"
-        common = {"per_run": results}
-        figures.append(
-            Figure(
-                id=f"bridge_rss_{key}",
-                name=f"bridge RSS (max), {label}",
-                value=median(rss),
-                unit="MB",
-                command=bench_command("bridge_load", quick),
-                runs=rss,
-                target="<= 40",
-                note=f"{window:.0f} s window after 5 s settling; {msgs:.0f} MQTT messages/s published",
-                details=common,
-            )
-        )
-        figures.append(
-            Figure(
-                id=f"bridge_cpu_{key}",
-                name=f"bridge CPU, {label}",
-                value=median(cpu),
-                unit="%",
-                command=bench_command("bridge_load", quick),
-                runs=cpu,
-                target="< 5",
-                note=f"% of one core over a {window:.0f} s window; {msgs:.0f} MQTT messages/s published",
-            )
-        )
+        figures += resource_figures(results, key, label, bench_command("bridge_load", quick), "<= 40", "< 5", note)
     return figures

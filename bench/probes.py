@@ -123,22 +123,15 @@ def instrument_device() -> None:
     device.ON_NEW_DEVICE.append(watch)
 
 
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports below the kernel's ephemeral
-    range (hobguard_sim.netports: port 0 would not do)."""
-    from hobguard_sim import netports
-
-    return netports.free_ports("127.0.0.1", count)
-
-
 def run_devices(directory: Path, count: int, speed: float, settings: dict[str, Any], key: bytes | None = None) -> int:
+    from hobguard_sim import netports
     from hobguard_sim.device import SimDevice
     from hobguard_sim.realtime import PtyDevice
 
     directory.mkdir(parents=True, exist_ok=True)
     ptys = []
     urls = []
-    ports = _free_ports(count) if key is not None else []
+    ports = netports.free_ports("127.0.0.1", count) if key is not None else []
     for n in range(count):
         chosen = dict(settings)
         chosen["device_id"] = f"bench-{n}"

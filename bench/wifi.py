@@ -42,7 +42,7 @@ from typing import Any
 from hobguard.testing import wait_for
 
 from . import latency
-from .bridge_load import _sample
+from .bridge_load import _sample, online_count, resource_figures
 from .common import Figure, bench_command, median, percentile
 from .rig import Rig
 
@@ -194,19 +194,11 @@ def load(devices: int, settle_s: float, window_s: float) -> dict[str, Any]:
                                log=work / "bridge.log")  # fmt: skip
             client = rig.record([f"{BASE}/#"])
 
-            def online() -> bool:
-                with client.cond:
-                    on = {t for t, m in client.latest.items() if t.endswith("/availability") and m.payload == b"online"}
-                return len(on) >= devices + 1  # + the bridge's own
-
             t0 = time.monotonic()
             try:
-                wait_for(online, 180, f"{devices} network devices online")
+                wait_for(lambda: online_count(client) >= devices + 1, 180, f"{devices} network devices online")
             except TimeoutError:
-                with client.cond:
-                    on = sum(
-                        1 for t, m in client.latest.items() if t.endswith("/availability") and m.payload == b"online"
-                    )
+                on = online_count(client)
                 tail = (work / "bridge.log").read_text()[-3000:] + (work / "devices.log").read_text()[-2000:]
                 raise TimeoutError(
                     f"{on - 1} of {devices} network devices online; the logs end with:\n{tail}"
@@ -229,8 +221,6 @@ def load_figures(quick: bool) -> list[Figure]:
     runs = 1 if quick else 3
     window = 10.0 if quick else 30.0
     results = [load(LOAD_DEVICES, settle_s=10.0, window_s=window) for _ in range(runs)]
-    rss = [r["rss_mb_max"] for r in results]
-    cpu = [r["cpu_percent"] for r in results]
     msgs = median([r["mqtt_messages_per_s"] for r in results])
     holder = median([r["holder_cpu_percent"] for r in results])
     note = (
@@ -238,29 +228,7 @@ def load_figures(quick: bool) -> list[Figure]:
         f"after 10 s settling; {msgs:.0f} MQTT messages/s published; the devices' process used {holder:.0f} % CPU"
     )
     label = f"{LOAD_DEVICES} network hobs, a report/s each"
-    return [
-        Figure(
-            id=f"bridge_rss_net{LOAD_DEVICES}",
-            name=f"bridge RSS (max), {label}",
-            value=median(rss),
-            unit="MB",
-            command=bench_command("wifi", quick),
-            runs=rss,
-            target="<= 64",
-            note=note,
-            details={"per_run": results},
-        ),
-        Figure(
-            id=f"bridge_cpu_net{LOAD_DEVICES}",
-            name=f"bridge CPU, {label}",
-            value=median(cpu),
-            unit="%",
-            command=bench_command("wifi", quick),
-            runs=cpu,
-            target="< 25",
-            note="% of one core; " + note,
-        ),
-    ]
+    return resource_figures(results, f"net{LOAD_DEVICES}", label, bench_command("wifi", quick), "<= 64", "< 25", note)
 
 
 def measure(quick: bool = False) -> list[Figure]:

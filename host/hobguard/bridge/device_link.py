@@ -666,9 +666,7 @@ class DeviceLink:
                 level = logging.WARNING if new_kind or failures in (1, 10) or failures % 100 == 0 else logging.DEBUG
                 wait = self._jittered(backoff)
                 log.log(level, "%s: cannot open (%s); retrying in %.1f s", self.port, _short(err), wait)
-                self._stop.wait(wait)
-                if time.monotonic() >= fast_until:
-                    backoff = min(self.backoff_max_s, backoff * 2)
+                backoff = self._pause(wait, backoff, fast_until)
                 continue
             told = last_kind = None
             with self._lock:
@@ -698,9 +696,13 @@ class DeviceLink:
                 backoff = self.backoff_initial_s
                 fast_until = time.monotonic() + self.fast_retry_s
             if not self._stop.is_set():
-                self._stop.wait(self._jittered(backoff))
-                if time.monotonic() >= fast_until:
-                    backoff = min(self.backoff_max_s, backoff * 2)
+                backoff = self._pause(self._jittered(backoff), backoff, fast_until)
+
+    def _pause(self, wait: float, backoff: float, fast_until: float) -> float:
+        """Wait before the next open; the back-off after it (grown, unless a
+        lost device is still looked for at the first step)."""
+        self._stop.wait(wait)
+        return backoff if time.monotonic() < fast_until else min(self.backoff_max_s, backoff * 2)
 
     def _jittered(self, wait: float) -> float:
         return wait * (1.0 - random.random() * self.backoff_jitter) if self.backoff_jitter else wait

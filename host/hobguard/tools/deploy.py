@@ -58,6 +58,7 @@ from hobguard_fw.settings import SETTINGS_FILE
 from hobguard_fw.wifi import DEFAULT_PORT as DEFAULT_NET_PORT
 
 from .. import extras, resources, words
+from ..bridge.netlink import key_file_is_private
 from . import provision
 
 # -- flash: MicroPython images ------------------------------------------------
@@ -687,7 +688,6 @@ def restart_argv(port: str, python: str = sys.executable) -> list[str]:
 # -- deploy: the boot event ---------------------------------------------------------
 
 # The boot report's words come from the one renderer of events (hobguard.words).
-RESET_CAUSE_WORDS = words.RESET_CAUSE_WORDS
 
 
 def describe_event(message: dict) -> str:
@@ -722,20 +722,20 @@ def read_boot_events(lines, deadline_reached) -> tuple[dict | None, list[dict], 
 def describe_state(state: dict) -> str:
     """A state frame in plain words, for when the boot event was missed."""
     cause = state.get("reset_cause", "unknown")
-    words = [
+    parts = [
         f"hobguard is running (up {state.get('uptime_s', '?')} s, started after a "
-        f"{RESET_CAUSE_WORDS.get(cause, cause)}); its boot event was sent before the port reopened."
+        f"{words.reset_cause(cause)}); its boot event was sent before the port reopened."
     ]
     burners = state.get("burners") or []
     if burners:
-        words.append(
+        parts.append(
             "Burners: "
             + ", ".join(f"{b.get('id')} flame {b.get('flame')}, relay {b.get('relay')}" for b in burners)
             + "."
         )
     if state.get("fault"):
-        words.append(f"Fault: {state['fault']}.")
-    return " ".join(words)
+        parts.append(f"Fault: {state['fault']}.")
+    return " ".join(parts)
 
 
 def _serial_lines(port: str, deadline: float, baudrate: int = 115200):
@@ -953,7 +953,7 @@ def _settle_key(plan: WifiPlan, device_id: str, dry_run: bool) -> None:
         plan.key_hex = provision.read_key(plan.key_file)
     if plan.key_hex is not None:
         print(f"key: {plan.key_file} (used as it is)")
-        if not provision.key_is_private(plan.key_file):
+        if not key_file_is_private(plan.key_file):
             print(f"warning: {plan.key_file} can be read by others: chmod 600 {shlex.quote(str(plan.key_file))}")
         return
     if dry_run:

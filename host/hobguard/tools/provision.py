@@ -29,7 +29,6 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import stat
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -210,10 +209,6 @@ def read_key(path: Path) -> str:
         return load_key(path).hex()
     except KeyFileError as err:
         raise ProvisionError(f"{err}; it was left as it is") from None
-
-
-def key_is_private(path: Path) -> bool:
-    return stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
 
 
 def make_key(path: Path) -> None:
